@@ -1,0 +1,39 @@
+//! Layer 0: where repository files live. A backend stores named immutable
+//! objects and knows nothing of crypto or formats.
+//!
+//! Contract every implementation keeps:
+//! - `write_atomic` makes the object visible under its name only once all of
+//!   its bytes are durable; a crash leaves either no object or all of it.
+//! - Names are `/`-separated relative paths built from `[0-9a-z._-]`.
+//! - `list` returns the names of complete objects only.
+//! - `delete` of a missing object is not an error.
+
+mod local;
+
+pub use local::{sync_dir, LocalBackend};
+
+use std::path::Path;
+
+use crate::error::Result;
+
+/// Storage for repository objects.
+pub trait Backend: Send + Sync {
+    /// Reads a whole object.
+    fn read(&self, name: &str) -> Result<Vec<u8>>;
+    /// Reads `len` bytes at `offset`.
+    fn read_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    /// The size of an object, or `None` when it does not exist.
+    fn size(&self, name: &str) -> Result<Option<u64>>;
+    /// Stores an object durably and atomically (see the module contract).
+    fn write_atomic(&self, name: &str, data: &[u8]) -> Result<()>;
+    /// Moves a finished local file into the store as `name`, durably.
+    /// Large packs go this way so they are never held in memory.
+    fn put_file(&self, name: &str, file: &Path) -> Result<()>;
+    /// Names of all objects under `prefix` (a folder such as `data`).
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Deletes an object.
+    fn delete(&self, name: &str) -> Result<()>;
+    /// A local folder for derived data (the SQLite index), when the
+    /// repository is on a local filesystem.
+    fn local_dir(&self) -> Option<&Path>;
+}

@@ -1,0 +1,207 @@
+//! Command-line arguments. Defaults live in the library types, not here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Deduplicating, encrypted backups of One-Place-Chat.
+#[derive(Parser, Debug)]
+#[command(
+    name = "opc-store",
+    version,
+    about,
+    after_help = "\
+Examples:
+  opc-store init --repo /opt/backups/one-place-chat/repo
+  opc-store snapshot full              # legacy: backup.sh full 7
+  opc-store snapshot chromadb          # legacy: backup.sh chromadb 3
+  opc-store restore latest --component chromadb --target /tmp/restore
+  opc-store demo                       # try it on generated data
+
+Exit codes: 0 ok, 1 completed with warnings, 2 usage, 3 failure, 10 not a repository,
+11 locked, 12 wrong password, 13 repository too new, 14 corruption detected,
+15 invalid configuration, 16 snapshot/component/path not found."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug)]
+pub struct Global {
+    /// Repository folder [default: `repository` from the configuration]
+    #[arg(long, global = true, env = "OPC_REPO", value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// File holding the password (else OPC_PASSWORD, else a prompt)
+    #[arg(long, global = true, env = "OPC_PASSWORD_FILE", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Configuration file [default: ./backup-config.yml, ./devops/backup/backup-config.yml, /etc/opc-store/backup-config.yml]
+    #[arg(long, global = true, env = "OPC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars or informational output
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a repository
+    #[command(
+        after_help = "Example:\n  OPC_PASSWORD_FILE=/root/.opc-pw opc-store init --repo /opt/backups/one-place-chat/repo"
+    )]
+    Init(InitArgs),
+    /// Take a snapshot of all components (full) or one component
+    #[command(
+        visible_alias = "backup",
+        after_help = "\
+Examples:
+  opc-store snapshot                   # full: every component (legacy backup.sh full 7)
+  opc-store snapshot chromadb --retention-days 3
+  opc-store snapshot application --tag before-upgrade --json"
+    )]
+    Snapshot(SnapshotArgs),
+    /// Restore a snapshot, or some of its components
+    #[command(after_help = "\
+Examples:
+  opc-store restore latest --target /tmp/restore
+  opc-store restore latest --component chromadb --target /tmp/restore   # lands in /tmp/restore/chromadb
+  opc-store restore 3fa2c1d0 --component application --in-place --force")]
+    Restore(RestoreArgs),
+    /// List snapshots
+    #[command(
+        after_help = "Examples:\n  opc-store snapshots\n  opc-store snapshots --component chromadb --json"
+    )]
+    Snapshots(SnapshotsArgs),
+    /// List the files of a snapshot
+    #[command(
+        after_help = "Examples:\n  opc-store ls latest\n  opc-store ls 3fa2c1d0 chromadb/some/dir"
+    )]
+    Ls(LsArgs),
+    /// Stored versus logical size, dedup and compression ratios
+    #[command(after_help = "Example:\n  opc-store stats --json")]
+    Stats,
+    /// Show what changed between two snapshots
+    #[command(after_help = "Example:\n  opc-store diff 3fa2c1d0 latest")]
+    Diff(DiffArgs),
+    /// Repair derived data
+    #[command(subcommand)]
+    Repair(RepairCommand),
+    /// Run a demonstration on generated One-Place-Chat data
+    #[command(after_help = "Example:\n  cargo run --release -- demo")]
+    Demo(DemoArgs),
+}
+
+/// `init` options.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// `xchacha20poly1305` (default) or `none` (no encryption, not recommended)
+    #[arg(long, default_value = "xchacha20poly1305", value_parser = ["xchacha20poly1305", "none"])]
+    pub encryption: String,
+    /// Argon2id memory in KiB [default: 65536]
+    #[arg(long, value_name = "KIB")]
+    pub argon2_memory_kib: Option<u32>,
+    /// Argon2id passes [default: 3]
+    #[arg(long, value_name = "N")]
+    pub argon2_iterations: Option<u32>,
+    /// zstd level, 0 to disable [default: 3]
+    #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(0..=22))]
+    pub compression_level: Option<i32>,
+    /// Pack target size in MiB [default: 32]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub pack_size_mib: Option<u64>,
+}
+
+/// `snapshot` options.
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// `full` or a component name
+    #[arg(default_value = "full")]
+    pub kind: String,
+    /// Retention asked for, in days [default: from the configuration / legacy defaults]
+    #[arg(long, value_name = "DAYS")]
+    pub retention_days: Option<u32>,
+    /// Tag the snapshot (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Snapshot time (RFC 3339) instead of now
+    #[arg(long, value_name = "RFC3339")]
+    pub time: Option<String>,
+}
+
+/// `restore` options.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Snapshot id prefix, or `latest`
+    pub snapshot: String,
+    /// Restore only this component (repeatable)
+    #[arg(long = "component", value_name = "NAME")]
+    pub components: Vec<String>,
+    /// Restore under DIR/<component>/
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "in_place",
+        conflicts_with = "in_place"
+    )]
+    pub target: Option<PathBuf>,
+    /// Restore to the original paths (the current content is kept as <path>.pre-restore-<time>)
+    #[arg(long)]
+    pub in_place: bool,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+    /// Skip reading restored files back to verify them
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// `snapshots` options.
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    /// Only snapshots containing this component
+    #[arg(long, value_name = "NAME")]
+    pub component: Option<String>,
+}
+
+/// `ls` options.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Snapshot id prefix, or `latest`
+    pub snapshot: String,
+    /// Path inside the snapshot, starting with a component name
+    pub path: Option<PathBuf>,
+}
+
+/// `diff` options.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// First snapshot
+    pub a: String,
+    /// Second snapshot
+    pub b: String,
+}
+
+/// `repair` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum RepairCommand {
+    /// Rebuild the SQLite index from the packs and snapshot records
+    Index,
+}
+
+/// `demo` options.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Work in this folder and keep it (default: a temporary folder, removed)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Scale of the generated data set (1 = about 60 MB)
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+}

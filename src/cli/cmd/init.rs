@@ -1,0 +1,66 @@
+//! `opc-store init`.
+
+use anyhow::{Context, Result};
+use opc_store::crypto::KdfParams;
+use opc_store::repo::InitOptions;
+use opc_store::Repository;
+
+use crate::cli::args::{Global, InitArgs};
+use crate::cli::{exit, load_config, password, print_json, repo_path};
+
+/// Creates the repository.
+pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
+    let cfg = if g.repo.is_some() {
+        None
+    } else {
+        load_config(g)?
+    };
+    let path = repo_path(g, cfg.as_ref())?;
+    let mut opts = InitOptions {
+        encrypted: a.encryption != "none",
+        ..Default::default()
+    };
+    let def = KdfParams::default();
+    opts.kdf = KdfParams {
+        memory_kib: a.argon2_memory_kib.unwrap_or(def.memory_kib),
+        iterations: a.argon2_iterations.unwrap_or(def.iterations),
+        parallelism: def.parallelism,
+    };
+    if let Some(l) = a.compression_level {
+        opts.compression_level = l;
+    }
+    if let Some(m) = a.pack_size_mib {
+        opts.pack_target_size = m * 1024 * 1024;
+    }
+    let pw = if opts.encrypted {
+        Some(password::get(g.password_file.as_deref(), true)?)
+    } else {
+        None
+    };
+    if !opts.encrypted {
+        eprintln!(
+            "WARNING: creating an UNENCRYPTED repository. Anyone who can read {} can read every backup in it, \
+             including chat data and secrets. Use the default encryption unless the storage itself is trusted.",
+            path.display()
+        );
+    }
+    let repo = Repository::init(&path, pw.as_ref().map(|p| p.as_slice()), &opts)
+        .with_context(|| format!("creating repository {}", path.display()))?;
+    if g.json {
+        print_json(&serde_json::json!({
+            "repository": path,
+            "id": repo.config().id,
+            "encryption": if opts.encrypted { "xchacha20poly1305" } else { "none" },
+        }))?;
+    } else if !g.quiet {
+        println!(
+            "created repository {} at {}",
+            repo.config().id,
+            path.display()
+        );
+        if opts.encrypted {
+            println!("keep the password safe: without it the backups cannot be read");
+        }
+    }
+    Ok(exit::OK)
+}

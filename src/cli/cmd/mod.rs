@@ -1,0 +1,8 @@
+//! One file per subcommand (`list` groups the read-only listings).
+
+pub mod demo;
+pub mod init;
+pub mod list;
+pub mod repair;
+pub mod restore;
+pub mod snapshot;

@@ -1,0 +1,35 @@
+//! `opc-store repair index`.
+
+use anyhow::{Context, Result};
+
+use crate::cli::args::{Global, RepairCommand};
+use crate::cli::{exit, open_from, print_json};
+
+/// Runs a repair.
+pub fn run(g: &Global, r: &RepairCommand) -> Result<u8> {
+    match r {
+        RepairCommand::Index => {
+            let (repo, _) = open_from(g)?;
+            let rep = repo.rebuild_index().context("rebuilding the index")?;
+            if g.json {
+                print_json(&serde_json::json!({
+                    "packs": rep.packs, "blobs": rep.blobs, "snapshots": rep.snapshots,
+                    "bad_packs": rep.bad_packs.iter().map(|(p, e)| serde_json::json!({"pack": p, "error": e})).collect::<Vec<_>>(),
+                }))?;
+            } else if !g.quiet {
+                println!(
+                    "index rebuilt: {} packs, {} blobs, {} snapshots",
+                    rep.packs, rep.blobs, rep.snapshots
+                );
+            }
+            for (p, e) in &rep.bad_packs {
+                eprintln!("unreadable pack {p}: {e}");
+            }
+            Ok(if rep.bad_packs.is_empty() {
+                exit::OK
+            } else {
+                exit::INTEGRITY
+            })
+        }
+    }
+}

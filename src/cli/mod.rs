@@ -1,0 +1,113 @@
+//! Layer 4: parse, call the library, render, exit code.
+
+mod args;
+mod cmd;
+mod exit;
+mod password;
+mod progress;
+mod render;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use opc_store::profile::{self, Config};
+use opc_store::Repository;
+
+use args::{Cli, Command, Global};
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("OPC_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::code_for(&e))
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<u8> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init(a) => cmd::init::run(g, a),
+        Command::Snapshot(a) => cmd::snapshot::run(g, a),
+        Command::Restore(a) => cmd::restore::run(g, a),
+        Command::Snapshots(a) => cmd::list::snapshots(g, a),
+        Command::Ls(a) => cmd::list::ls(g, a),
+        Command::Stats => cmd::list::stats(g),
+        Command::Diff(a) => cmd::list::diff(g, a),
+        Command::Repair(r) => cmd::repair::run(g, r),
+        Command::Demo(a) => cmd::demo::run(g, a),
+    }
+}
+
+/// The configuration, if one is given or found at a default place.
+fn load_config(g: &Global) -> Result<Option<Config>> {
+    let path = g.config.clone().or_else(profile::default_config_path);
+    match path {
+        Some(p) => {
+            Ok(Some(Config::load(&p).with_context(|| {
+                format!("loading configuration {}", p.display())
+            })?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The repository folder: `--repo`/`OPC_REPO`, else the configuration's.
+fn repo_path(g: &Global, cfg: Option<&Config>) -> Result<PathBuf> {
+    if let Some(r) = &g.repo {
+        return Ok(r.clone());
+    }
+    if let Some(c) = cfg {
+        return Ok(c.repository.clone());
+    }
+    anyhow::bail!("no repository given: pass --repo PATH, set OPC_REPO, or give a configuration with `repository:`")
+}
+
+/// Opens the repository, asking for the password only when it is encrypted.
+fn open_repo(g: &Global, path: &Path) -> Result<Repository> {
+    let encrypted = Repository::is_encrypted_at(path)?;
+    let pw = if encrypted {
+        Some(password::get(g.password_file.as_deref(), false)?)
+    } else {
+        None
+    };
+    let repo = Repository::open(path, pw.as_ref().map(|p| p.as_slice()))
+        .with_context(|| format!("opening repository {}", path.display()))?;
+    Ok(repo)
+}
+
+/// Opens the repository named by options or configuration.
+fn open_from(g: &Global) -> Result<(Repository, Option<Config>)> {
+    let cfg = if g.repo.is_some() {
+        load_config(g).ok().flatten()
+    } else {
+        load_config(g)?
+    };
+    let path = repo_path(g, cfg.as_ref())?;
+    Ok((open_repo(g, &path)?, cfg))
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The library's error type. Every message says what went wrong and, where
+//! there is one, what the user can do next. `Error::kind` gives the stable
+//! category the CLI maps to an exit code (see `docs/RUNBOOK.md`).
+
+use std::path::PathBuf;
+
+/// Stable error categories; the CLI maps each to a documented exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Anything without a more specific category (I/O, unexpected state).
+    Other,
+    /// The path is not an opc-store repository.
+    NoRepository,
+    /// The password opened no key slot.
+    WrongPassword,
+    /// The repository was written by a newer, incompatible format version.
+    UnsupportedVersion,
+    /// Stored data failed authentication or a structural check.
+    Integrity,
+    /// A configuration file or option is invalid.
+    Config,
+    /// A snapshot, path or object the user named does not exist.
+    NotFound,
+    /// The repository is locked by another process.
+    Locked,
+}
+
+/// Errors returned by the opc-store library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a named path.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What we were doing ("reading", "creating", ...).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The folder holds no repository.
+    #[error("{0} is not an opc-store repository (no repo.json); create one with `opc-store init --repo {0}` or check --repo / OPC_REPO")]
+    NotARepository(PathBuf),
+    /// A repository already exists where `init` was asked to create one.
+    #[error("{0} already holds an opc-store repository; use it, or choose an empty folder")]
+    AlreadyExists(PathBuf),
+    /// `init` was pointed at a non-empty folder that is not a repository.
+    #[error("{0} is not empty; init needs a new or empty folder")]
+    NotEmpty(PathBuf),
+    /// No key slot could be opened with the given password.
+    #[error("wrong password or no key slot matches")]
+    WrongPassword,
+    /// The repository's format version is newer than this binary understands.
+    #[error("repository format version {found} is newer than this opc-store supports (up to {supported}); upgrade opc-store")]
+    UnsupportedVersion {
+        /// Version found on disk.
+        found: u32,
+        /// Highest version this build reads.
+        supported: u32,
+    },
+    /// An object failed authentication (tampered with or corrupted).
+    #[error("{what} failed authentication: it is corrupted or was tampered with; run `opc-store check` and `opc-store repair index`")]
+    Authentication {
+        /// Which object, e.g. "pack 3fa2… blob 9c1e…".
+        what: String,
+    },
+    /// An object's structure is invalid.
+    #[error("{what} is malformed: {reason}")]
+    Corrupt {
+        /// Which object.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A blob the index or a tree references is missing.
+    #[error("blob {0} is referenced but not stored in any pack; run `opc-store repair index`, then `opc-store check`")]
+    MissingBlob(String),
+    /// Configuration is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The user named something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Invalid user request (bad argument combination, refusing to clobber).
+    #[error("{0}")]
+    Invalid(String),
+    /// The repository is locked.
+    #[error("{0}")]
+    Locked(String),
+    /// The SQLite index failed.
+    #[error("index database {path}: {source}; the index is derived data: `opc-store repair index` rebuilds it from the packs")]
+    Index {
+        /// Path of the database.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl Error {
+    /// The stable category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotARepository(_) => ErrorKind::NoRepository,
+            Error::WrongPassword => ErrorKind::WrongPassword,
+            Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            Error::Authentication { .. } | Error::Corrupt { .. } | Error::MissingBlob(_) => {
+                ErrorKind::Integrity
+            }
+            Error::Config(_) => ErrorKind::Config,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Locked(_) => ErrorKind::Locked,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// Shorthand for an [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for an [`Error::Corrupt`].
+    pub fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

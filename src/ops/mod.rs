@@ -1,0 +1,16 @@
+//! Layer 3: the operations users ask for. Each returns a report struct and
+//! never prints; the CLI renders reports as text or JSON.
+
+mod diff;
+mod ls;
+mod restore;
+mod snapshot;
+mod stats;
+mod view;
+
+pub use diff::{diff, Change, ChangeKind};
+pub use ls::{ls, LsEntry};
+pub use restore::{restore, RestoreDest, RestoreReport, RestoreRequest};
+pub use snapshot::{snapshot, PartSource, SnapshotReport, SnapshotRequest};
+pub use stats::{stats, StatsReport};
+pub use view::part_view;

@@ -1,0 +1,155 @@
+//! Taking a snapshot of named parts. Write order (`docs/FORMAT.md` §10):
+//! every pack is durable and indexed (packer flush) before the snapshot
+//! record is written, so a visible snapshot never references missing data.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::pipeline::{scan_totals, Archiver, Progress};
+use crate::repo::Repository;
+use crate::snapshot::{self as snap, Part, Snapshot, Summary, SNAPSHOT_VERSION};
+use crate::source::Excludes;
+
+/// One part to capture.
+#[derive(Clone, Debug)]
+pub struct PartSource {
+    /// Part name, recorded opaque.
+    pub name: String,
+    /// Absolute source paths.
+    pub paths: Vec<PathBuf>,
+    /// Exclude patterns.
+    pub excludes: Vec<String>,
+}
+
+/// What to capture and how to label it.
+#[derive(Clone, Debug)]
+pub struct SnapshotRequest {
+    /// Snapshot type (`full` or a part name).
+    pub kind: String,
+    /// Parts to capture, in order.
+    pub parts: Vec<PartSource>,
+    /// User tags.
+    pub tags: Vec<String>,
+    /// Retention asked for, in days.
+    pub retention_days: Option<u32>,
+    /// Snapshot time; now when absent.
+    pub time: Option<DateTime<FixedOffset>>,
+    /// Deployment environment label.
+    pub environment: String,
+}
+
+/// The result of a snapshot.
+#[derive(Clone, Debug)]
+pub struct SnapshotReport {
+    /// New snapshot id.
+    pub id: Id,
+    /// The record as stored.
+    pub snapshot: Snapshot,
+    /// Parent snapshot per part, when one was used.
+    pub parents: Vec<(String, Id)>,
+    /// Entries skipped or changed while read.
+    pub warnings: Vec<String>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Captures `req.parts` into a new snapshot.
+pub fn snapshot(
+    repo: &Repository,
+    req: &SnapshotRequest,
+    progress: &dyn Progress,
+) -> Result<SnapshotReport> {
+    let started = Instant::now();
+    let start = chrono::Local::now().fixed_offset();
+    for p in &req.parts {
+        for path in &p.paths {
+            if std::fs::symlink_metadata(path).is_err() {
+                return Err(Error::NotFound(format!(
+                    "{} (part {}) does not exist; fix the path in the configuration",
+                    path.display(),
+                    p.name
+                )));
+            }
+        }
+    }
+    let host = crate::hostname();
+    let previous = snap::list(repo)?;
+    let packer = repo.packer();
+    let seed = repo.chunker_seed();
+    let mut parts = Vec::new();
+    let mut parents = Vec::new();
+    let mut warnings = Vec::new();
+    let mut total = Summary::default();
+    if progress.wants_totals() {
+        for p in &req.parts {
+            let ex = Excludes::new(&p.excludes)?;
+            let paths: Vec<_> = p.paths.iter().map(PathBuf::as_path).collect();
+            let (files, bytes) = scan_totals(&paths, &ex);
+            progress.add_total(files, bytes);
+        }
+    }
+    for p in &req.parts {
+        let paths: Vec<String> = p
+            .paths
+            .iter()
+            .map(|x| x.to_string_lossy().into_owned())
+            .collect();
+        // Parent: the newest snapshot from this host with the same part
+        // captured from the same paths.
+        let parent = previous.iter().rev().find_map(|(id, s)| {
+            let part = s.part(&p.name)?;
+            let same = s.host == host && part.paths.iter().map(|x| &x.path).eq(paths.iter());
+            same.then_some((*id, part.tree))
+        });
+        if let Some((id, _)) = parent {
+            parents.push((p.name.clone(), id));
+        }
+        let before = packer.stats();
+        let archiver = Archiver::new(repo, &packer, Excludes::new(&p.excludes)?, seed, progress);
+        let res = archiver.archive(&p.paths, parent.map(|x| x.1))?;
+        let after = packer.stats();
+        let mut summary = res.summary;
+        summary.new_blobs = after.new_blobs - before.new_blobs;
+        summary.new_bytes = after.new_raw_bytes - before.new_raw_bytes;
+        summary.stored_bytes = after.new_stored_bytes - before.new_stored_bytes;
+        total.add(&summary);
+        warnings.extend(res.warnings);
+        parts.push(Part {
+            name: p.name.clone(),
+            tree: res.tree,
+            paths: res.paths,
+            summary,
+        });
+    }
+    packer.flush()?;
+    let end = chrono::Local::now().fixed_offset();
+    let record = Snapshot {
+        version: SNAPSHOT_VERSION,
+        time: req.time.unwrap_or(start).to_rfc3339(),
+        start: start.to_rfc3339(),
+        end: end.to_rfc3339(),
+        host,
+        environment: req.environment.clone(),
+        kind: req.kind.clone(),
+        tags: req.tags.clone(),
+        retention_days: req.retention_days,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        parts,
+        summary: total,
+    };
+    let id = Id::random();
+    let json = serde_json::to_string(&record).expect("snapshot serializes");
+    repo.write_object("snapshots", &id, json.as_bytes())?;
+    repo.index().put_snapshot(&id, &record.time, &json)?;
+    Ok(SnapshotReport {
+        id,
+        snapshot: record,
+        parents,
+        warnings,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,270 @@
+//! Walks source paths and stores them as trees and data blobs.
+//!
+//! Unchanged files (same size, mtime, ctime and inode as in the parent
+//! snapshot, with all their blobs still indexed) are not read again.
+//! Unreadable entries are reported and skipped; they never abort the walk.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use super::file::store_file;
+use super::scan::join_rel;
+use super::Progress;
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, Id};
+use crate::repo::{Packer, Repository};
+use crate::snapshot::{Node, NodeKind, PartPath, Summary, Tree};
+use crate::source::{list_dir, stat_node, Excludes};
+
+/// What archiving one part produced.
+#[derive(Debug)]
+pub struct ArchiveResult {
+    /// Root tree: one entry per source path.
+    pub tree: Id,
+    /// The source paths and their entry names in the root tree.
+    pub paths: Vec<PartPath>,
+    /// Counters (blob counters are filled in by the caller from the packer).
+    pub summary: Summary,
+    /// Non-fatal problems, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Stores filesystem trees into a repository through a shared packer.
+pub struct Archiver<'a> {
+    repo: &'a Repository,
+    packer: &'a Packer<'a>,
+    excludes: Excludes,
+    progress: &'a dyn Progress,
+    seed: u64,
+    summary: Mutex<Summary>,
+    warnings: Mutex<Vec<String>>,
+    // Content of multiply-linked inodes already stored in this run.
+    hardlinks: Mutex<HashMap<(u64, u64), Vec<Id>>>,
+}
+
+impl<'a> Archiver<'a> {
+    /// An archiver writing through `packer`.
+    pub fn new(
+        repo: &'a Repository,
+        packer: &'a Packer<'a>,
+        excludes: Excludes,
+        gear_seed: u64,
+        progress: &'a dyn Progress,
+    ) -> Archiver<'a> {
+        Archiver {
+            repo,
+            packer,
+            excludes,
+            progress,
+            seed: gear_seed,
+            summary: Mutex::new(Summary::default()),
+            warnings: Mutex::new(Vec::new()),
+            hardlinks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn warn(&self, msg: String) {
+        self.progress.warn(&msg);
+        self.summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .warnings += 1;
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(msg);
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Summary)) {
+        f(&mut self.summary.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Archives `paths` as one part. `parent` is the same part's root tree
+    /// in the previous snapshot, used to skip unchanged files.
+    pub fn archive(self, paths: &[PathBuf], parent: Option<Id>) -> Result<ArchiveResult> {
+        let parent_tree = parent.and_then(|id| self.load_tree(&id).ok());
+        let mut root = Tree::default();
+        let mut part_paths = Vec::new();
+        for path in paths {
+            let base = path
+                .file_name()
+                .map(|n| n.as_bytes().to_vec())
+                .unwrap_or_else(|| b"root".to_vec());
+            // Two sources with the same base name get -2, -3, ... suffixes.
+            let mut name = base.clone();
+            let mut k = 1;
+            while root.nodes.iter().any(|n| n.name == name) {
+                k += 1;
+                name = [base.as_slice(), format!("-{k}").as_bytes()].concat();
+            }
+            let parent_node = parent_tree.as_ref().and_then(|t| t.get(&name));
+            match self.entry(path, Vec::new(), &name, parent_node) {
+                Some(node) => root.nodes.push(node),
+                None => {
+                    return Err(Error::NotFound(format!(
+                        "{} could not be read (see the warnings above); nothing was stored for it",
+                        path.display()
+                    )))
+                }
+            }
+            part_paths.push(PartPath {
+                path: path.to_string_lossy().into_owned(),
+                entry: String::from_utf8_lossy(&name).into_owned(),
+            });
+        }
+        let tree = self.packer.add(BlobKind::Tree, &root.encode())?;
+        Ok(ArchiveResult {
+            tree,
+            paths: part_paths,
+            summary: self.summary.into_inner().unwrap_or_else(|p| p.into_inner()),
+            warnings: self
+                .warnings
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner()),
+        })
+    }
+
+    fn load_tree(&self, id: &Id) -> Result<Tree> {
+        Tree::decode(&self.repo.read_blob(id)?)
+    }
+
+    /// One entry; `None` when it was skipped with a warning. `rel` is the
+    /// path relative to the source root (empty for the root itself).
+    fn entry(&self, path: &Path, rel: Vec<u8>, name: &[u8], parent: Option<&Node>) -> Option<Node> {
+        let mut node = match stat_node(path, name) {
+            Ok(n) => n,
+            Err(e) => {
+                self.warn(format!("skipped: {e}"));
+                return None;
+            }
+        };
+        let res = match node.kind {
+            NodeKind::File => self.file(path, &rel, &mut node, parent),
+            NodeKind::Dir => self.dir(path, &rel, &mut node, parent),
+            NodeKind::Socket => {
+                self.warn(format!(
+                    "skipped socket {}: sockets cannot be restored",
+                    path.display()
+                ));
+                return None;
+            }
+            _ => {
+                self.count(|s| s.others += 1);
+                Ok(())
+            }
+        };
+        match res {
+            Ok(()) => Some(node),
+            Err(e) => {
+                self.warn(format!("skipped: {e}"));
+                None
+            }
+        }
+    }
+
+    fn dir(&self, path: &Path, rel: &[u8], node: &mut Node, parent: Option<&Node>) -> Result<()> {
+        let names = list_dir(path)?;
+        let parent_tree = parent
+            .filter(|p| p.kind == NodeKind::Dir)
+            .and_then(|p| p.subtree)
+            .and_then(|id| self.load_tree(&id).ok());
+        let children: Vec<Option<Node>> = names
+            .par_iter()
+            .map(|name| {
+                let child_rel = join_rel(rel, name);
+                if self.excludes.is_excluded(&child_rel, name) {
+                    return None;
+                }
+                let child_path = path.join(std::ffi::OsStr::from_bytes(name));
+                let pnode = parent_tree.as_ref().and_then(|t| t.get(name));
+                self.entry(&child_path, child_rel, name, pnode)
+            })
+            .collect();
+        let mut tree = Tree {
+            nodes: children.into_iter().flatten().collect(),
+        };
+        node.subtree = Some(self.packer.add(BlobKind::Tree, &tree.encode())?);
+        self.count(|s| s.dirs += 1);
+        Ok(())
+    }
+
+    fn unchanged(&self, node: &Node, parent: Option<&Node>) -> Option<Vec<Id>> {
+        let p = parent?;
+        let same = p.kind == NodeKind::File
+            && p.size == node.size
+            && p.mtime_ns == node.mtime_ns
+            && p.ctime_ns == node.ctime_ns
+            && p.inode == node.inode;
+        if !same {
+            return None;
+        }
+        // A blob lost since (a damaged pack) must be stored again, so check.
+        for id in &p.content {
+            if !self.repo.has_blob(id).ok()? {
+                return None;
+            }
+        }
+        Some(p.content.clone())
+    }
+
+    fn file(&self, path: &Path, rel: &[u8], node: &mut Node, parent: Option<&Node>) -> Result<()> {
+        let key = (node.dev, node.inode);
+        if let Some(ids) = self.unchanged(node, parent) {
+            node.content = ids;
+        } else if let Some(ids) = (node.nlink > 1)
+            .then(|| {
+                self.hardlinks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                    .cloned()
+            })
+            .flatten()
+        {
+            node.content = ids;
+        } else {
+            let fc = store_file(
+                path,
+                rel,
+                self.repo.chunker(),
+                self.seed,
+                self.packer,
+                &|n| self.progress.advance(0, n),
+            )?;
+            if fc.changed {
+                self.warn(format!(
+                    "{} changed while it was read; the stored copy may be inconsistent",
+                    path.display()
+                ));
+            }
+            node.size = fc.bytes;
+            node.content = fc.ids;
+            self.count(|s| {
+                s.files_read += 1;
+                s.bytes_read += fc.bytes;
+            });
+            if node.nlink > 1 {
+                self.hardlinks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, node.content.clone());
+            }
+            self.progress.advance(1, 0);
+            self.count(|s| {
+                s.files += 1;
+                s.bytes += node.size;
+            });
+            return Ok(());
+        }
+        self.progress.advance(1, node.size);
+        self.count(|s| {
+            s.files += 1;
+            s.bytes += node.size;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! Reading one file's content into blobs.
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use fastcdc::v2020::{FastCDC, Normalization, StreamCDC};
+use rayon::prelude::*;
+
+use super::BATCH_BYTES;
+use crate::chunker::{ChunkMethod, Chunker};
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, Id};
+use crate::repo::Packer;
+
+/// What reading a file produced.
+pub(crate) struct FileContent {
+    pub ids: Vec<Id>,
+    pub bytes: u64,
+    /// Set when size or mtime moved while the file was read.
+    pub changed: bool,
+}
+
+/// Stores the content of the file at `path` and returns its blob ids.
+pub(crate) fn store_file(
+    path: &Path,
+    rel: &[u8],
+    chunker: &Chunker,
+    seed: u64,
+    packer: &Packer<'_>,
+    progress: &dyn Fn(u64),
+) -> Result<FileContent> {
+    let io = |e| Error::io("reading", path, e);
+    // O_NOFOLLOW: the entry was a regular file when listed; if it was
+    // swapped for a symlink since, refuse rather than back up its target.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .map_err(io)?;
+    let before = f.metadata().map_err(io)?;
+    let mut head = [0u8; 100];
+    let head_len = read_full(&mut f, &mut head).map_err(io)?;
+    let method = chunker.method_for(rel, &head[..head_len]);
+    let mut ids = Vec::new();
+    let mut total = 0u64;
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut batch_bytes = 0usize;
+    let flush = |batch: &mut Vec<Vec<u8>>, ids: &mut Vec<Id>| -> Result<()> {
+        let stored: Result<Vec<Id>> = batch
+            .par_iter()
+            .map(|c| packer.add(BlobKind::Data, c))
+            .collect();
+        ids.extend(stored?);
+        let n: usize = batch.iter().map(Vec::len).sum();
+        progress(n as u64);
+        batch.clear();
+        Ok(())
+    };
+    let mut push = |chunk: Vec<u8>, batch: &mut Vec<Vec<u8>>, ids: &mut Vec<Id>| -> Result<()> {
+        total += chunk.len() as u64;
+        batch_bytes += chunk.len();
+        batch.push(chunk);
+        if batch_bytes >= BATCH_BYTES {
+            flush(batch, ids)?;
+            batch_bytes = 0;
+        }
+        Ok(())
+    };
+    // Re-chain the header bytes in front of the rest of the file.
+    let mut reader = (&head[..head_len]).chain(&mut f);
+    match method {
+        ChunkMethod::SqlitePages { .. } => {
+            let pages = match method {
+                ChunkMethod::SqlitePages { pages_per_chunk } => pages_per_chunk.max(1) as usize,
+                ChunkMethod::Cdc(_) => 1,
+            };
+            let page = crate::chunker::sqlite_page_size(&head[..head_len]).unwrap_or(4096) as usize;
+            let step = page * pages;
+            loop {
+                let mut buf = vec![0u8; step];
+                let n = read_full(&mut reader, &mut buf).map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                buf.truncate(n);
+                push(buf, &mut batch, &mut ids)?;
+                if n < step {
+                    break;
+                }
+            }
+        }
+        ChunkMethod::Cdc(p) if before.len() <= p.max as u64 => {
+            // Small file: one read, cut in memory (no max-size stream buffer).
+            let mut data = Vec::with_capacity(before.len() as usize);
+            reader.read_to_end(&mut data).map_err(io)?;
+            let cdc = FastCDC::with_level_and_seed(
+                &data,
+                p.min,
+                p.avg,
+                p.max,
+                Normalization::Level1,
+                seed,
+            );
+            for c in cdc {
+                push(
+                    data[c.offset..c.offset + c.length].to_vec(),
+                    &mut batch,
+                    &mut ids,
+                )?;
+            }
+        }
+        ChunkMethod::Cdc(p) => {
+            let cdc = StreamCDC::with_level_and_seed(
+                reader,
+                p.min,
+                p.avg,
+                p.max,
+                Normalization::Level1,
+                seed,
+            );
+            for c in cdc {
+                let c = c.map_err(|e| match e {
+                    fastcdc::v2020::Error::IoError(e) => io(e),
+                    other => io(std::io::Error::other(other.to_string())),
+                })?;
+                push(c.data, &mut batch, &mut ids)?;
+            }
+        }
+    }
+    flush(&mut batch, &mut ids)?;
+    let after = f.metadata().map_err(io)?;
+    let changed = after.len() != before.len()
+        || after.mtime() != before.mtime()
+        || after.mtime_nsec() != before.mtime_nsec()
+        || total != before.len();
+    Ok(FileContent {
+        ids,
+        bytes: total,
+        changed,
+    })
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

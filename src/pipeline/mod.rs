@@ -1,0 +1,44 @@
+//! The write path (chunk -> keyed hash -> dedup check -> compress -> seal ->
+//! pack) and the read path shared by restore and verification.
+//!
+//! Threads and memory: directory entries are processed in parallel on the
+//! rayon pool (one thread per core). A large file is read sequentially in
+//! batches of at most [`BATCH_BYTES`]; the chunks of a batch are hashed,
+//! compressed and sealed in parallel, then appended to the shared packer.
+//! So memory is bounded by (threads x batch) plus one pack buffer, whatever
+//! the data size. Files are read with `read(2)`, not mmap: a live database
+//! truncated while mapped would raise SIGBUS and kill the backup.
+
+mod archive;
+mod file;
+mod restore;
+
+mod scan;
+
+pub use archive::{ArchiveResult, Archiver};
+pub use restore::{RestoreOptions, RestoreStats, Restorer};
+
+pub use scan::scan_totals;
+
+/// Upper bound of file bytes held in memory per file being read.
+pub const BATCH_BYTES: usize = 16 * 1024 * 1024;
+
+/// Receives progress from long operations. Implementations must be cheap
+/// and thread-safe; the library never prints.
+pub trait Progress: Sync {
+    /// Work discovered (before or while it is done).
+    fn add_total(&self, _files: u64, _bytes: u64) {}
+    /// Work done.
+    fn advance(&self, _files: u64, _bytes: u64) {}
+    /// A non-fatal problem (also collected in the operation's report).
+    fn warn(&self, _msg: &str) {}
+    /// Whether totals are wanted (a pre-scan costs a metadata walk).
+    fn wants_totals(&self) -> bool {
+        false
+    }
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,238 @@
+//! `backup-config.yml`: schema, loading, validation. See `docs/CONFIG.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use super::interpolate::interpolate;
+use crate::error::{Error, Result};
+
+/// One component: what to capture.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// Absolute paths to capture.
+    pub paths: Vec<PathBuf>,
+    /// Exclude patterns (see `docs/CONFIG.md`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Slack notification settings (used by scheduled runs).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// Send notifications.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Incoming-webhook URL.
+    #[serde(default)]
+    pub webhook_url: String,
+    /// Channel for successes.
+    #[serde(default = "default_success_channel")]
+    pub success_channel: String,
+    /// Channel for failures.
+    #[serde(default = "default_failure_channel")]
+    pub failure_channel: String,
+}
+
+fn default_success_channel() -> String {
+    "#backups".into()
+}
+fn default_failure_channel() -> String {
+    "#alerts".into()
+}
+
+/// Email notification settings (used by scheduled runs).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Send notifications.
+    #[serde(default)]
+    pub enabled: bool,
+    /// SMTP server.
+    #[serde(default)]
+    pub smtp_host: String,
+    /// SMTP port.
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    /// SMTP user.
+    #[serde(default)]
+    pub username: String,
+    /// SMTP password (use `${EMAIL_PASSWORD}`).
+    #[serde(default)]
+    pub password: String,
+    /// Sender address; the username when empty.
+    #[serde(default)]
+    pub from: String,
+    /// Recipients.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+/// Notification settings.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// Slack.
+    #[serde(default)]
+    pub slack: SlackConfig,
+    /// Email.
+    #[serde(default)]
+    pub email: EmailConfig,
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Repository folder.
+    #[serde(default = "default_repository")]
+    pub repository: PathBuf,
+    /// Deployment environment recorded in snapshots.
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    /// Components by name.
+    pub components: BTreeMap<String, Component>,
+    /// Retention in days per snapshot type (defaults: full 7, chromadb 3,
+    /// application 14, volumes 30).
+    #[serde(default)]
+    pub retention: BTreeMap<String, u32>,
+    /// Cron schedule per snapshot type (defaults: the legacy schedules).
+    #[serde(default)]
+    pub schedules: BTreeMap<String, String>,
+    /// Notifications.
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+fn default_repository() -> PathBuf {
+    PathBuf::from(super::defaults::REPOSITORY)
+}
+
+fn default_environment() -> String {
+    std::env::var("ENVIRONMENT").unwrap_or_else(|_| "production".into())
+}
+
+fn expand(v: &mut Value, at: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    match v {
+        Value::String(s) => *s = interpolate(s, at, env)?,
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand(item, &format!("{at}[{i}]"), env)?;
+            }
+        }
+        Value::Mapping(m) => {
+            for (k, item) in m.iter_mut() {
+                let key = k
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{k:?}"));
+                let at = if at.is_empty() {
+                    key
+                } else {
+                    format!("{at}.{key}")
+                };
+                expand(item, &at, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Parses YAML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let mut v: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        expand(&mut v, "", env)?;
+        let cfg: Config = serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            Error::Config(format!("{origin}: {path}: {}", e.into_inner()))
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a file, expanding variables from the process environment.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io("reading configuration", path, e))?;
+        Config::parse(&text, &path.display().to_string(), &|k| {
+            std::env::var(k).ok()
+        })
+    }
+
+    fn validate(&self, origin: &str) -> Result<()> {
+        if self.components.is_empty() {
+            return Err(Error::Config(format!(
+                "{origin}: components: at least one component is needed"
+            )));
+        }
+        for (name, c) in &self.components {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok || name == "full" {
+                return Err(Error::Config(format!(
+                    "{origin}: components.{name}: names use letters, digits, - and _, and `full` is reserved"
+                )));
+            }
+            if c.paths.is_empty() {
+                return Err(Error::Config(format!(
+                    "{origin}: components.{name}.paths: give at least one path"
+                )));
+            }
+            for p in &c.paths {
+                if !p.is_absolute() {
+                    return Err(Error::Config(format!(
+                        "{origin}: components.{name}.paths: {} must be absolute",
+                        p.display()
+                    )));
+                }
+            }
+            crate::source::Excludes::new(&c.exclude)
+                .map_err(|e| Error::Config(format!("{origin}: components.{name}.exclude: {e}")))?;
+        }
+        for k in self.retention.keys().chain(self.schedules.keys()) {
+            if k != "full" && !self.components.contains_key(k) {
+                return Err(Error::Config(format!(
+                    "{origin}: {k:?} in retention/schedules is neither `full` nor a component"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Retention days for a snapshot type.
+    pub fn retention_days(&self, kind: &str) -> u32 {
+        self.retention
+            .get(kind)
+            .copied()
+            .unwrap_or_else(|| super::defaults::retention_days(kind))
+    }
+
+    /// Components checked against the filesystem: each path must exist.
+    pub fn check_paths(&self, names: &[&str]) -> Result<()> {
+        for n in names {
+            let c = &self.components[*n];
+            for p in &c.paths {
+                if std::fs::symlink_metadata(p).is_err() {
+                    return Err(Error::Config(format!(
+                        "components.{n}.paths: {} does not exist",
+                        p.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! The only module that knows One-Place-Chat's components: it turns
+//! `backup-config.yml` and a snapshot type (`full` or a component name)
+//! into generic requests for `ops`.
+
+mod config;
+pub mod defaults;
+mod interpolate;
+
+pub use config::{Component, Config, EmailConfig, Notifications, SlackConfig};
+pub use interpolate::interpolate;
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::ops::{PartSource, SnapshotRequest};
+
+/// The configuration file to use when none is given: the first of
+/// `./backup-config.yml`, `./devops/backup/backup-config.yml` (the legacy
+/// location) and `/etc/opc-store/backup-config.yml` that exists.
+pub fn default_config_path() -> Option<PathBuf> {
+    [
+        "backup-config.yml",
+        "devops/backup/backup-config.yml",
+        "/etc/opc-store/backup-config.yml",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// Builds the snapshot request for `kind`: `full` captures every component.
+pub fn snapshot_request(cfg: &Config, kind: &str) -> Result<SnapshotRequest> {
+    let names: Vec<&str> = if kind == "full" {
+        cfg.components.keys().map(String::as_str).collect()
+    } else if cfg.components.contains_key(kind) {
+        vec![kind]
+    } else {
+        let known: Vec<_> = cfg.components.keys().map(String::as_str).collect();
+        return Err(Error::Config(format!(
+            "unknown backup type {kind:?}: use full or one of {}",
+            known.join(", ")
+        )));
+    };
+    cfg.check_paths(&names)?;
+    Ok(SnapshotRequest {
+        kind: kind.to_string(),
+        parts: names
+            .iter()
+            .map(|n| PartSource {
+                name: n.to_string(),
+                paths: cfg.components[*n].paths.clone(),
+                excludes: cfg.components[*n].exclude.clone(),
+            })
+            .collect(),
+        tags: Vec::new(),
+        retention_days: Some(cfg.retention_days(kind)),
+        time: None,
+        environment: cfg.environment.clone(),
+    })
+}

@@ -1,0 +1,319 @@
+//! The SQLite index: blob id -> pack, offset, length; the pack list; and a
+//! cache of snapshot records. All of it is derived data, rebuilt from the
+//! packs and snapshot objects by [`rebuild`](Index::rebuild_from).
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::pack::PackEntry;
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, Id};
+
+/// Where a blob is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// Data or tree.
+    pub kind: BlobKind,
+    /// The pack holding it.
+    pub pack: Id,
+    /// Offset of the sealed blob in the pack.
+    pub offset: u64,
+    /// Sealed length.
+    pub length: u32,
+    /// Plaintext length.
+    pub raw_length: u32,
+}
+
+/// Totals over the index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexTotals {
+    /// Number of packs.
+    pub packs: u64,
+    /// Sum of pack sizes.
+    pub pack_bytes: u64,
+    /// Number of blobs.
+    pub blobs: u64,
+    /// Sum of plaintext blob lengths.
+    pub raw_bytes: u64,
+}
+
+/// The index database. Internally serialised; safe to share across threads.
+pub struct Index {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Index {
+    /// Opens (creating if missing) the index at `path`. Returns the index and
+    /// whether it was created empty (and so needs a rebuild).
+    pub fn open(path: &Path) -> Result<(Index, bool)> {
+        let existed = path.exists();
+        let err = |e| Error::Index {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        )
+        .map_err(err)?;
+        conn.execute_batch(schema::DDL).map_err(err)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        let mut fresh = !existed || version.is_none();
+        if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
+            conn.execute_batch("DELETE FROM blobs; DELETE FROM packs; DELETE FROM snapshots;")
+                .map_err(err)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)",
+                [schema::SCHEMA_VERSION.to_string()],
+            )
+            .map_err(err)?;
+            fresh = true;
+        }
+        // The index is private to the repository's owner like everything else.
+        crate::util::set_mode(path, 0o600)?;
+        Ok((
+            Index {
+                path: path.to_path_buf(),
+                conn: Mutex::new(conn),
+            },
+            fresh,
+        ))
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::Index {
+            path: self.path.clone(),
+            source: e,
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (transactions roll back), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a blob is stored.
+    pub fn contains(&self, id: &Id) -> Result<bool> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        st.exists([&id.0[..]]).map_err(|e| self.err(e))
+    }
+
+    /// Where a blob is stored.
+    pub fn lookup(&self, id: &Id) -> Result<Option<BlobLocation>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT b.kind, p.id, b.offset, b.length, b.raw_length
+                 FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_row([&id.0[..]], |r| {
+            let pack: Vec<u8> = r.get(1)?;
+            Ok((r.get::<_, u8>(0)?, pack, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()
+        .map_err(|e| self.err(e))?
+        .map(|(kind, pack, offset, length, raw_length)| {
+            Ok(BlobLocation {
+                kind: BlobKind::from_u8(kind)
+                    .ok_or_else(|| Error::corrupt("index", "unknown blob kind"))?,
+                pack: Id::from_slice(&pack)
+                    .ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
+                offset,
+                length,
+                raw_length,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a durable pack and its blobs, in one transaction. Blobs
+    /// already indexed elsewhere keep their first location.
+    pub fn add_pack(&self, pack: &Id, size: u64, entries: &[PackEntry]) -> Result<()> {
+        let mut c = self.conn();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        {
+            tx.execute(
+                "INSERT OR IGNORE INTO packs(id, size) VALUES (?1, ?2)",
+                params![&pack.0[..], size],
+            )
+            .map_err(|e| self.err(e))?;
+            let pid: i64 = tx
+                .query_row("SELECT pid FROM packs WHERE id = ?1", [&pack.0[..]], |r| {
+                    r.get(0)
+                })
+                .map_err(|e| self.err(e))?;
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO blobs(id, kind, pid, offset, length, raw_length)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|e| self.err(e))?;
+            for e in entries {
+                st.execute(params![
+                    &e.id.0[..],
+                    e.kind as u8,
+                    pid,
+                    e.offset,
+                    e.length,
+                    e.raw_length
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Every indexed pack with its size.
+    pub fn packs(&self) -> Result<Vec<(Id, u64)>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare("SELECT id, size FROM packs ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u64>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, size) = row.map_err(|e| self.err(e))?;
+            out.push((
+                Id::from_slice(&id).ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
+                size,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Every indexed blob as (id, location), ordered by pack and offset.
+    pub fn all_blobs(&self) -> Result<Vec<(Id, BlobLocation)>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare(
+                "SELECT b.id, b.kind, p.id, b.offset, b.length, b.raw_length
+                 FROM blobs b JOIN packs p ON p.pid = b.pid ORDER BY p.id, b.offset",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, u64>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, u32>(5)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, pack, offset, length, raw_length) = row.map_err(|e| self.err(e))?;
+            let bad = || Error::corrupt("index", "malformed row");
+            out.push((
+                Id::from_slice(&id).ok_or_else(bad)?,
+                BlobLocation {
+                    kind: BlobKind::from_u8(kind).ok_or_else(bad)?,
+                    pack: Id::from_slice(&pack).ok_or_else(bad)?,
+                    offset,
+                    length,
+                    raw_length,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Totals for `stats`.
+    pub fn totals(&self) -> Result<IndexTotals> {
+        let c = self.conn();
+        let (packs, pack_bytes): (u64, u64) = c
+            .query_row(
+                "SELECT count(*), coalesce(sum(size),0) FROM packs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let (blobs, raw_bytes): (u64, u64) = c
+            .query_row(
+                "SELECT count(*), coalesce(sum(raw_length),0) FROM blobs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(IndexTotals {
+            packs,
+            pack_bytes,
+            blobs,
+            raw_bytes,
+        })
+    }
+
+    /// Removes every pack and blob row (before a rebuild).
+    pub fn clear_packs(&self) -> Result<()> {
+        self.conn()
+            .execute_batch("DELETE FROM blobs; DELETE FROM packs;")
+            .map_err(|e| self.err(e))
+    }
+
+    /// Cached snapshot records as (id, time, json), oldest first.
+    pub fn snapshots(&self) -> Result<Vec<(Id, String)>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare("SELECT id, json FROM snapshots ORDER BY time, id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(|e| self.err(e))?;
+            out.push((
+                Id::from_slice(&id).ok_or_else(|| Error::corrupt("index", "bad snapshot id"))?,
+                json,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Caches a snapshot record.
+    pub fn put_snapshot(&self, id: &Id, time: &str, json: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO snapshots(id, time, json) VALUES (?1, ?2, ?3)",
+                params![&id.0[..], time, json],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Drops a cached snapshot record.
+    pub fn remove_snapshot(&self, id: &Id) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM snapshots WHERE id = ?1", [&id.0[..]])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

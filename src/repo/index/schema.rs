@@ -1,0 +1,29 @@
+//! SQLite schema of the index. Format: `docs/FORMAT.md` §7.
+
+/// Bumped when the schema changes; an index of another version is rebuilt.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// DDL run on a new database.
+pub const DDL: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS packs (
+    pid  INTEGER PRIMARY KEY,
+    id   BLOB NOT NULL UNIQUE,
+    size INTEGER NOT NULL
+);
+-- WITHOUT ROWID: the 32-byte id is the key; one B-tree, one lookup.
+CREATE TABLE IF NOT EXISTS blobs (
+    id         BLOB PRIMARY KEY,
+    kind       INTEGER NOT NULL,
+    pid        INTEGER NOT NULL,
+    offset     INTEGER NOT NULL,
+    length     INTEGER NOT NULL,
+    raw_length INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pid);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id   BLOB PRIMARY KEY,
+    time TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+";

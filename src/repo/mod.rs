@@ -1,0 +1,386 @@
+//! Layer 1: the repository. Config, key slots, packs, the index and stored
+//! objects (snapshot records) over a [`Backend`]. Knows blobs and packs, not
+//! trees or files.
+
+pub mod blob;
+pub mod config;
+pub mod index;
+pub mod pack;
+mod packer;
+mod rebuild;
+
+pub use config::{InitOptions, RepoConfig, RepoMarker, FORMAT_VERSION};
+pub use index::{BlobLocation, Index, IndexTotals};
+pub use packer::{Packer, PackerStats};
+pub use rebuild::RebuildReport;
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::{Backend, LocalBackend};
+use crate::chunker::Chunker;
+use crate::crypto::{KeySlot, MasterKeys, Sealer};
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, Id};
+
+const MARKER: &str = "repo.json";
+const CONFIG: &str = "config";
+const CONFIG_AAD: &[u8] = b"opc-store config v1";
+
+/// An open repository.
+pub struct Repository {
+    backend: Box<dyn Backend>,
+    keys: MasterKeys,
+    sealer: Sealer,
+    config: RepoConfig,
+    chunker: Chunker,
+    index: Index,
+    tmp_dir: PathBuf,
+    encrypted: bool,
+}
+
+fn read_marker(backend: &dyn Backend, root: &Path) -> Result<RepoMarker> {
+    if backend.size(MARKER)?.is_none() {
+        return Err(Error::NotARepository(root.to_path_buf()));
+    }
+    let m: RepoMarker = serde_json::from_slice(&backend.read(MARKER)?)
+        .map_err(|e| Error::corrupt(format!("{}/{MARKER}", root.display()), e.to_string()))?;
+    if m.format != "opc-store" {
+        return Err(Error::NotARepository(root.to_path_buf()));
+    }
+    if m.version > FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            found: m.version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(m)
+}
+
+impl Repository {
+    /// Creates a repository in the local folder `path` (new or empty).
+    pub fn init(path: &Path, password: Option<&[u8]>, opts: &InitOptions) -> Result<Repository> {
+        if path.join(MARKER).exists() {
+            return Err(Error::AlreadyExists(path.to_path_buf()));
+        }
+        if path.exists() {
+            let mut rd = std::fs::read_dir(path).map_err(|e| Error::io("reading", path, e))?;
+            if rd.next().is_some() {
+                return Err(Error::NotEmpty(path.to_path_buf()));
+            }
+        }
+        LocalBackend::create_dir(path)?;
+        crate::util::set_mode(path, 0o700)?;
+        let backend = LocalBackend::new(path);
+        let keys = MasterKeys::generate();
+        let slot = if opts.encrypted {
+            let pw = password
+                .ok_or_else(|| Error::Invalid("an encrypted repository needs a password".into()))?;
+            KeySlot::create(&keys, pw, opts.kdf)?
+        } else {
+            KeySlot::plain(&keys)
+        };
+        // Chunker::new validates the policy before anything is written.
+        Chunker::new(opts.chunking.clone(), keys.gear_seed())?;
+        let id = Id::random().to_hex()[..32].to_string();
+        let config = RepoConfig {
+            version: FORMAT_VERSION,
+            id: id.clone(),
+            chunking: opts.chunking.clone(),
+            compression_level: opts.compression_level,
+            pack_target_size: opts.pack_target_size,
+        };
+        let sealer = if opts.encrypted {
+            Sealer::encrypted(&keys.encryption)
+        } else {
+            Sealer::Plain
+        };
+        for d in ["data", "keys", "snapshots", "index", "tmp", "locks"] {
+            LocalBackend::create_dir(&path.join(d))?;
+        }
+        backend.write_atomic(&format!("keys/{}", slot.id), &json(&slot))?;
+        let cfg = serde_json::to_vec(&config).expect("config serializes");
+        backend.write_atomic(CONFIG, &sealer.seal(CONFIG_AAD, &cfg))?;
+        let marker = RepoMarker {
+            format: "opc-store".into(),
+            version: FORMAT_VERSION,
+            id,
+            encryption: if opts.encrypted {
+                "xchacha20poly1305"
+            } else {
+                "none"
+            }
+            .into(),
+        };
+        // The marker goes last: a folder is a repository only once its keys
+        // and config are durable.
+        backend.write_atomic(MARKER, &json(&marker))?;
+        // Keys are at hand: no second Argon2 derivation.
+        Self::open_unlocked(Box::new(backend), path, keys, opts.encrypted)
+    }
+
+    /// Whether the repository at `path` is encrypted (needs a password),
+    /// read from its plaintext marker.
+    pub fn is_encrypted_at(path: &Path) -> Result<bool> {
+        let m = read_marker(&LocalBackend::new(path), path)?;
+        Ok(m.encryption != "none")
+    }
+
+    /// Opens the repository in the local folder `path`.
+    pub fn open(path: &Path, password: Option<&[u8]>) -> Result<Repository> {
+        Self::open_backend(Box::new(LocalBackend::new(path)), path, password)
+    }
+
+    /// Opens a repository on any backend; `display` names it in errors.
+    pub fn open_backend(
+        backend: Box<dyn Backend>,
+        display: &Path,
+        password: Option<&[u8]>,
+    ) -> Result<Repository> {
+        let marker = read_marker(backend.as_ref(), display)?;
+        let encrypted = marker.encryption != "none";
+        let keys = Self::unlock(backend.as_ref(), encrypted, password)?;
+        Self::open_unlocked(backend, display, keys, encrypted)
+    }
+
+    fn open_unlocked(
+        backend: Box<dyn Backend>,
+        display: &Path,
+        keys: MasterKeys,
+        encrypted: bool,
+    ) -> Result<Repository> {
+        let marker = read_marker(backend.as_ref(), display)?;
+        let sealer = if encrypted {
+            Sealer::encrypted(&keys.encryption)
+        } else {
+            Sealer::Plain
+        };
+        let sealed = backend.read(CONFIG)?;
+        let plain = sealer
+            .open(CONFIG_AAD, &sealed)
+            .ok_or_else(|| Error::Authentication {
+                what: "repository config".into(),
+            })?;
+        let config: RepoConfig = serde_json::from_slice(&plain)
+            .map_err(|e| Error::corrupt("repository config", e.to_string()))?;
+        if config.version > FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: config.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if config.id != marker.id {
+            return Err(Error::corrupt(
+                "repository config",
+                "id differs from repo.json",
+            ));
+        }
+        let chunker = Chunker::new(config.chunking.clone(), keys.gear_seed())?;
+        let local = backend
+            .local_dir()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| Error::Invalid("backend has no local folder for the index".into()))?;
+        let tmp_dir = local.join("tmp");
+        let index_dir = local.join("index");
+        LocalBackend::create_dir(&tmp_dir)?;
+        LocalBackend::create_dir(&index_dir)?;
+        let (index, fresh) = Index::open(&index_dir.join("index.sqlite"))?;
+        let repo = Repository {
+            backend,
+            keys,
+            sealer,
+            config,
+            chunker,
+            index,
+            tmp_dir,
+            encrypted,
+        };
+        if fresh {
+            // A missing or outdated index is rebuilt silently: it is
+            // derived data and losing it must lose nothing.
+            repo.rebuild_index()?;
+        } else {
+            repo.sync_snapshot_cache()?;
+        }
+        Ok(repo)
+    }
+
+    fn unlock(
+        backend: &dyn Backend,
+        encrypted: bool,
+        password: Option<&[u8]>,
+    ) -> Result<MasterKeys> {
+        let slots = backend.list("keys")?;
+        if slots.is_empty() {
+            return Err(Error::corrupt("repository", "no key slots in keys/"));
+        }
+        for name in &slots {
+            let slot: KeySlot = serde_json::from_slice(&backend.read(name)?)
+                .map_err(|e| Error::corrupt(format!("key slot {name}"), e.to_string()))?;
+            if encrypted && slot.kdf == "none" {
+                // A plaintext slot in an encrypted repository would be a
+                // downgrade planted by whoever holds the storage.
+                return Err(Error::corrupt(
+                    format!("key slot {name}"),
+                    "unencrypted key slot in an encrypted repository",
+                ));
+            }
+            let pw = if encrypted {
+                password.ok_or(Error::WrongPassword)?
+            } else {
+                b""
+            };
+            if let Some(k) = slot.open(pw)? {
+                return Ok(k);
+            }
+        }
+        Err(Error::WrongPassword)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// The config.
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    /// The compiled chunking policy.
+    pub fn chunker(&self) -> &Chunker {
+        &self.chunker
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Whether objects are encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// The sealer for objects.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// The keyed id of `data`.
+    pub fn blob_id(&self, data: &[u8]) -> Id {
+        self.keys.blob_id(data)
+    }
+
+    /// The FastCDC gear seed derived from the chunker key.
+    pub fn chunker_seed(&self) -> u64 {
+        self.keys.gear_seed()
+    }
+
+    /// Folder for temporary files on the repository's filesystem.
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp_dir
+    }
+
+    /// A writer that packs new blobs; call [`Packer::flush`] before relying
+    /// on them.
+    pub fn packer(&self) -> Packer<'_> {
+        Packer::new(self)
+    }
+
+    /// Reads, authenticates and decompresses a blob.
+    pub fn read_blob(&self, id: &Id) -> Result<Vec<u8>> {
+        let loc = self
+            .index
+            .lookup(id)?
+            .ok_or_else(|| Error::MissingBlob(id.to_hex()))?;
+        self.read_blob_at(id, &loc)
+    }
+
+    /// Reads a blob from a known location.
+    pub fn read_blob_at(&self, id: &Id, loc: &BlobLocation) -> Result<Vec<u8>> {
+        let name = pack::pack_name(&loc.pack);
+        let sealed = self
+            .backend
+            .read_range(&name, loc.offset, loc.length as u64)
+            .map_err(|e| match e {
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    Error::MissingBlob(format!("{} (its pack {} is gone)", id.to_hex(), loc.pack))
+                }
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Error::corrupt(format!("pack {}", loc.pack), "truncated")
+                }
+                other => other,
+            })?;
+        blob::open(
+            &self.sealer,
+            |d| self.keys.blob_id(d),
+            loc.kind,
+            id,
+            &sealed,
+            loc.raw_length as usize,
+            &|| format!("blob {} in pack {}", id.short(), loc.pack),
+        )
+    }
+
+    /// Stores a sealed object (snapshot record, ...) under `dir/<id>`.
+    pub fn write_object(&self, dir: &str, id: &Id, plain: &[u8]) -> Result<()> {
+        let sealed = self.sealer.seal(&object_aad(dir, id), plain);
+        self.backend
+            .write_atomic(&format!("{dir}/{}", id.to_hex()), &sealed)
+    }
+
+    /// Reads a sealed object stored by [`Repository::write_object`].
+    pub fn read_object(&self, dir: &str, id: &Id) -> Result<Vec<u8>> {
+        let sealed = self.backend.read(&format!("{dir}/{}", id.to_hex()))?;
+        self.sealer
+            .open(&object_aad(dir, id), &sealed)
+            .ok_or_else(|| Error::Authentication {
+                what: format!("{dir}/{}", id.to_hex()),
+            })
+    }
+
+    /// Ids of the objects stored under `dir`.
+    pub fn list_objects(&self, dir: &str) -> Result<Vec<Id>> {
+        Ok(self
+            .backend
+            .list(dir)?
+            .iter()
+            .filter_map(|n| Id::from_hex(n.rsplit('/').next()?))
+            .collect())
+    }
+
+    /// Key-slot ids.
+    pub fn key_slots(&self) -> Result<Vec<String>> {
+        Ok(self
+            .backend
+            .list("keys")?
+            .into_iter()
+            .map(|n| n.trim_start_matches("keys/").to_string())
+            .collect())
+    }
+
+    /// Convenience: whether `kind` blob `id` is stored.
+    pub fn has_blob(&self, id: &Id) -> Result<bool> {
+        self.index.contains(id)
+    }
+
+    #[doc(hidden)]
+    /// The blob kind of a stored blob (for tests and check).
+    pub fn blob_kind(&self, id: &Id) -> Result<Option<BlobKind>> {
+        Ok(self.index.lookup(id)?.map(|l| l.kind))
+    }
+}
+
+fn object_aad(dir: &str, id: &Id) -> Vec<u8> {
+    let mut a = b"opc-store object v1 ".to_vec();
+    a.extend_from_slice(dir.as_bytes());
+    a.push(b'/');
+    a.extend_from_slice(&id.0);
+    a
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(v).expect("serializes");
+    b.push(b'\n');
+    b
+}

@@ -1,0 +1,40 @@
+//! Reads a pack's trailer: the list of its blobs.
+
+use super::format::{decode_trailer, PackEntry, PACK_MAGIC, TRAILER_AAD};
+use crate::backend::Backend;
+use crate::crypto::Sealer;
+use crate::error::{Error, Result};
+
+/// Reads and authenticates the trailer of the pack stored as `name`.
+pub fn read_trailer(backend: &dyn Backend, sealer: &Sealer, name: &str) -> Result<Vec<PackEntry>> {
+    let size = backend
+        .size(name)?
+        .ok_or_else(|| Error::NotFound(format!("pack {name} does not exist")))?;
+    let what = || format!("pack {name}");
+    if size < (PACK_MAGIC.len() + 4) as u64 {
+        return Err(Error::corrupt(what(), "shorter than a pack header"));
+    }
+    let magic = backend.read_range(name, 0, PACK_MAGIC.len() as u64)?;
+    if magic != PACK_MAGIC {
+        return Err(Error::corrupt(
+            what(),
+            "bad magic (not an opc-store pack, or a newer version)",
+        ));
+    }
+    let len_bytes = backend.read_range(name, size - 4, 4)?;
+    let tlen = u32::from_le_bytes(len_bytes[..].try_into().expect("4 bytes")) as u64;
+    if tlen + 4 + PACK_MAGIC.len() as u64 > size {
+        return Err(Error::corrupt(what(), "trailer length beyond the pack"));
+    }
+    let body_end = size - 4 - tlen;
+    let sealed = backend.read_range(name, body_end, tlen)?;
+    let plain = sealer
+        .open(TRAILER_AAD, &sealed)
+        .ok_or_else(|| Error::Authentication {
+            what: format!("trailer of pack {name}"),
+        })?;
+    decode_trailer(&plain, body_end).map_err(|e| match e {
+        Error::Corrupt { reason, .. } => Error::corrupt(format!("trailer of pack {name}"), reason),
+        other => other,
+    })
+}

@@ -1,0 +1,112 @@
+//! Writes one pack: blobs streamed to a temp file beside the repository,
+//! trailer sealed at the end, fsynced, then moved into place. Memory use is
+//! one blob at a time, not the pack.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::format::{encode_trailer, PackEntry, PACK_MAGIC, TRAILER_AAD};
+use crate::backend::Backend;
+use crate::crypto::Sealer;
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, Id};
+
+/// A pack being written.
+pub struct PackWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    hasher: blake3::Hasher,
+    entries: Vec<PackEntry>,
+    size: u64,
+}
+
+impl PackWriter {
+    /// Starts a pack in `tmp_dir`.
+    pub fn create(tmp_dir: &Path) -> Result<PackWriter> {
+        let mut r = [0u8; 8];
+        crate::crypto::random_bytes(&mut r);
+        let path = tmp_dir.join(format!("pack-{}.tmp", hex::encode(r)));
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io("creating", &path, e))?;
+        let mut w = PackWriter {
+            path,
+            out: BufWriter::with_capacity(1 << 20, f),
+            hasher: blake3::Hasher::new(),
+            entries: Vec::new(),
+            size: 0,
+        };
+        w.write(PACK_MAGIC)?;
+        Ok(w)
+    }
+
+    fn write(&mut self, b: &[u8]) -> Result<()> {
+        self.out
+            .write_all(b)
+            .map_err(|e| Error::io("writing", &self.path, e))?;
+        self.hasher.update(b);
+        self.size += b.len() as u64;
+        Ok(())
+    }
+
+    /// Appends a sealed blob.
+    pub fn add(&mut self, kind: BlobKind, id: Id, sealed: &[u8], raw_length: u32) -> Result<()> {
+        let offset = self.size;
+        self.write(sealed)?;
+        self.entries.push(PackEntry {
+            kind,
+            id,
+            offset,
+            length: sealed.len() as u32,
+            raw_length,
+        });
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Number of blobs so far.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no blob was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Seals the trailer, makes the pack durable and moves it into the
+    /// backend. Returns the pack id, its entries and its size.
+    pub fn finish(
+        mut self,
+        sealer: &Sealer,
+        backend: &dyn Backend,
+    ) -> Result<(Id, Vec<PackEntry>, u64)> {
+        let trailer = sealer.seal(TRAILER_AAD, &encode_trailer(&self.entries));
+        self.write(&trailer)?;
+        self.write(&(trailer.len() as u32).to_le_bytes())?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io("writing", &self.path, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| Error::io("syncing", &self.path, e))?;
+        drop(file);
+        let id = Id(*self.hasher.finalize().as_bytes());
+        backend.put_file(&super::pack_name(&id), &self.path)?;
+        Ok((id, self.entries, self.size))
+    }
+
+    /// Discards an unfinished pack.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

@@ -1,0 +1,140 @@
+//! Collects new blobs into packs. Shared by the pipeline's worker threads:
+//! compression and sealing run on the caller's thread, only the append to the
+//! open pack is serialised. Write order (`docs/FORMAT.md` §10): a pack is
+//! durable before its blobs enter the index.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use super::pack::PackWriter;
+use super::{blob, Repository};
+use crate::error::Result;
+use crate::id::{BlobKind, Id};
+
+/// What a packer wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PackerStats {
+    /// Blobs stored anew.
+    pub new_blobs: u64,
+    /// Their plaintext bytes.
+    pub new_raw_bytes: u64,
+    /// Their sealed bytes, as stored.
+    pub new_stored_bytes: u64,
+    /// Blobs already stored (deduplicated).
+    pub dup_blobs: u64,
+    /// Plaintext bytes of deduplicated blobs.
+    pub dup_raw_bytes: u64,
+    /// Packs finished.
+    pub packs: u64,
+}
+
+struct State {
+    writer: Option<PackWriter>,
+    pending: HashSet<Id>,
+    stats: PackerStats,
+}
+
+/// Writes new blobs into packs; see the module doc.
+pub struct Packer<'r> {
+    repo: &'r Repository,
+    state: Mutex<State>,
+}
+
+impl<'r> Packer<'r> {
+    pub(super) fn new(repo: &'r Repository) -> Packer<'r> {
+        Packer {
+            repo,
+            state: Mutex::new(State {
+                writer: None,
+                pending: HashSet::new(),
+                stats: PackerStats::default(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn known(&self, id: &Id) -> Result<bool> {
+        Ok(self.lock().pending.contains(id) || self.repo.index().contains(id)?)
+    }
+
+    /// Stores `data` as a blob unless an identical one is stored; returns its id.
+    pub fn add(&self, kind: BlobKind, data: &[u8]) -> Result<Id> {
+        let id = self.repo.blob_id(data);
+        self.add_with_id(kind, id, data)?;
+        Ok(id)
+    }
+
+    /// Like [`Packer::add`] with the id already computed. Returns whether
+    /// the blob was new.
+    pub fn add_with_id(&self, kind: BlobKind, id: Id, data: &[u8]) -> Result<bool> {
+        if self.known(&id)? {
+            let mut s = self.lock();
+            s.stats.dup_blobs += 1;
+            s.stats.dup_raw_bytes += data.len() as u64;
+            return Ok(false);
+        }
+        let sealed = blob::seal(
+            self.repo.sealer(),
+            kind,
+            &id,
+            data,
+            self.repo.config().compression_level,
+        );
+        let mut s = self.lock();
+        if !s.pending.insert(id) {
+            // Another thread stored the same content meanwhile.
+            s.stats.dup_blobs += 1;
+            s.stats.dup_raw_bytes += data.len() as u64;
+            return Ok(false);
+        }
+        if s.writer.is_none() {
+            s.writer = Some(PackWriter::create(self.repo.tmp_dir())?);
+        }
+        let w = s.writer.as_mut().expect("just created");
+        w.add(kind, id, &sealed, data.len() as u32)?;
+        let full = w.size() >= self.repo.config().pack_target_size;
+        s.stats.new_blobs += 1;
+        s.stats.new_raw_bytes += data.len() as u64;
+        s.stats.new_stored_bytes += sealed.len() as u64;
+        if full {
+            self.finish_pack(&mut s)?;
+        }
+        Ok(true)
+    }
+
+    fn finish_pack(&self, s: &mut State) -> Result<()> {
+        if let Some(w) = s.writer.take() {
+            let (pack, entries, size) = w.finish(self.repo.sealer(), self.repo.backend())?;
+            self.repo.index().add_pack(&pack, size, &entries)?;
+            for e in &entries {
+                s.pending.remove(&e.id);
+            }
+            s.stats.packs += 1;
+        }
+        Ok(())
+    }
+
+    /// Finishes the open pack so every blob added so far is durable and indexed.
+    pub fn flush(&self) -> Result<()> {
+        let mut s = self.lock();
+        self.finish_pack(&mut s)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> PackerStats {
+        self.lock().stats.clone()
+    }
+}
+
+impl Drop for Packer<'_> {
+    fn drop(&mut self) {
+        // An unflushed pack belongs to a failed operation: nothing refers to
+        // it yet, so dropping its temp file loses nothing.
+        if let Some(w) = self.lock().writer.take() {
+            w.abandon();
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Layer 2: what a snapshot is. Trees (directory listings stored as blobs)
+//! and snapshot records, and finding snapshots. Knows nothing of which
+//! components exist: a snapshot has an opaque `type` and named parts.
+
+mod catalog;
+mod record;
+mod tree;
+
+pub use catalog::{find, list, resolve};
+pub use record::{Part, PartPath, Snapshot, Summary, SNAPSHOT_VERSION};
+pub use tree::{Node, NodeKind, Tree, Xattr};

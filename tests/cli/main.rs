@@ -1,0 +1,20 @@
+//! End-to-end tests of the `opc-store` binary: each runs the real
+//! executable in a temporary sandbox (repository, configuration, data).
+
+/// Sandbox and command builder, tree generator, tree comparison.
+mod support;
+
+/// `snapshots`, `ls`, `stats`, `diff`, `repair index`, `--json` outputs.
+mod commands;
+/// Exit codes and messages of failures and warnings.
+mod errors;
+/// Short ids, unique prefixes, `latest` and `latest --component`.
+mod ids;
+/// Unchanged data is neither read nor stored again.
+mod incremental;
+/// `init`: creation, refusal to reuse a folder, JSON output.
+mod init;
+/// Every kind of entry and its metadata survives snapshot + restore.
+mod metadata;
+/// Restore layouts, component isolation, in-place restore and `--force`.
+mod snapshot_restore;
