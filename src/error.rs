@@ -29,15 +29,15 @@ pub enum ErrorKind {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An I/O error on a named path.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {cause}")]
     Io {
         /// What we were doing ("reading", "creating", ...).
         action: &'static str,
         /// The path involved.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error. Part of the message rather than a
+        /// `source`, so error chains do not print it twice.
+        cause: std::io::Error,
     },
     /// The folder holds no repository.
     #[error("{0} is not an opc-store repository (no repo.json); create one with `opc-store init --repo {0}` or check --repo / OPC_REPO")]
@@ -89,13 +89,12 @@ pub enum Error {
     #[error("{0}")]
     Locked(String),
     /// The SQLite index failed.
-    #[error("index database {path}: {source}; the index is derived data: `opc-store repair index` rebuilds it from the packs")]
+    #[error("index database {path}: {cause}; the index is derived data: `opc-store repair index` rebuilds it from the packs")]
     Index {
         /// Path of the database.
         path: PathBuf,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
+        /// SQLite's error (in the message, not a `source`).
+        cause: rusqlite::Error,
     },
 }
 
@@ -121,7 +120,7 @@ impl Error {
         Error::Io {
             action,
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 

@@ -113,6 +113,13 @@ pub struct InitArgs {
     /// zstd level, 0 to disable [default: 3]
     #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(0..=22))]
     pub compression_level: Option<i32>,
+    /// Chunking rule GLOB=MIN/AVG/MAX in KiB, e.g. '*.bin=4/16/64' (repeatable; first match wins;
+    /// without `/` the glob matches file names) [default: *.bin, *.pickle, *.hnsw = 4/16/64]
+    #[arg(long = "chunk-rule", value_name = "GLOB=MIN/AVG/MAX")]
+    pub chunk_rules: Vec<String>,
+    /// SQLite pages per chunk for files with an SQLite header, 0 to treat them like other files [default: 1]
+    #[arg(long, value_name = "N")]
+    pub sqlite_pages_per_chunk: Option<u32>,
     /// Pack target size in MiB [default: 32]
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub pack_size_mib: Option<u64>,

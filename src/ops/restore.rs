@@ -73,11 +73,17 @@ pub fn restore(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     let all = snap::list(repo)?;
-    let (id, record) = snap::resolve(all, &req.snapshot, req.parts.first().map(String::as_str))?;
-    let names: Vec<String> = if req.parts.is_empty() {
+    let mut wanted: Vec<&str> = Vec::new();
+    for p in &req.parts {
+        if !wanted.contains(&p.as_str()) {
+            wanted.push(p);
+        }
+    }
+    let (id, record) = snap::resolve_with(all, &req.snapshot, &wanted)?;
+    let names: Vec<String> = if wanted.is_empty() {
         record.parts.iter().map(|p| p.name.clone()).collect()
     } else {
-        req.parts.clone()
+        wanted.iter().map(|s| s.to_string()).collect()
     };
     let mut parts = Vec::new();
     for n in &names {
@@ -144,21 +150,35 @@ pub fn restore(
             }
             for p in &parts {
                 let root = Tree::decode(&repo.read_blob(&p.tree)?)?;
+                // One restorer per part, finished before the renames: folder
+                // metadata is applied while the copies still sit at their
+                // temporary names, and hardlinks may span the part's paths.
+                let restorer = Restorer::new(repo, opts.clone(), progress);
+                let mut staged = Vec::new();
                 for pp in &p.paths {
                     let path = PathBuf::from(&pp.path);
                     let node = root.get(pp.entry.as_bytes()).ok_or_else(|| {
                         Error::corrupt(format!("part {}", p.name), "root tree lacks an entry")
                     })?;
-                    let tmp = sibling(&path, &format!("opc-restore-{stamp}"));
-                    // One restorer per path: its folder metadata must be
-                    // applied before the rename moves the folder.
-                    let restorer = Restorer::new(repo, opts.clone(), progress);
-                    restorer.restore(node, &tmp)?;
-                    let (st, w) = restorer.finish()?;
-                    stats.add(&st);
-                    warnings.extend(w);
+                    let tmp = unique_sibling(&path, &format!("opc-restore-{stamp}"));
+                    staged.push((tmp.clone(), path));
+                    if let Err(e) = restorer.restore(node, &tmp) {
+                        remove_staged(&staged);
+                        return Err(e);
+                    }
+                }
+                let (st, w) = match restorer.finish() {
+                    Ok(x) => x,
+                    Err(e) => {
+                        remove_staged(&staged);
+                        return Err(e);
+                    }
+                };
+                stats.add(&st);
+                warnings.extend(w);
+                for (tmp, path) in staged {
                     if std::fs::symlink_metadata(&path).is_ok() {
-                        let aside = sibling(&path, &format!("pre-restore-{stamp}"));
+                        let aside = unique_sibling(&path, &format!("pre-restore-{stamp}"));
                         std::fs::rename(&path, &aside)
                             .map_err(|e| Error::io("moving aside", &path, e))?;
                         moved_aside.push((path.clone(), aside));
@@ -184,8 +204,31 @@ pub fn restore(
     })
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(format!(".{suffix}"));
-    PathBuf::from(s)
+/// `<path>.<suffix>`, or `<path>.<suffix>-2`, `-3`, ... when taken: an
+/// earlier restore's set-aside copy must never be overwritten.
+fn unique_sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut k = 1;
+    loop {
+        let mut s = path.as_os_str().to_owned();
+        s.push(format!(".{suffix}"));
+        if k > 1 {
+            s.push(format!("-{k}"));
+        }
+        let p = PathBuf::from(s);
+        if std::fs::symlink_metadata(&p).is_err() {
+            return p;
+        }
+        k += 1;
+    }
+}
+
+/// Removes temporary copies after a failed in-place restore.
+fn remove_staged(staged: &[(PathBuf, PathBuf)]) {
+    for (tmp, _) in staged {
+        let _ = match std::fs::symlink_metadata(tmp) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(tmp),
+            Ok(_) => std::fs::remove_file(tmp),
+            Err(_) => Ok(()),
+        };
+    }
 }

@@ -103,7 +103,15 @@ impl<'a> Archiver<'a> {
             }
             let parent_node = parent_tree.as_ref().and_then(|t| t.get(&name));
             match self.entry(path, Vec::new(), &name, parent_node) {
-                Some(node) => root.nodes.push(node),
+                Some(node) => {
+                    if node.kind == NodeKind::Symlink {
+                        self.warn(format!(
+                            "{} is a symlink: only the link is stored, not what it points to; configure the target path instead",
+                            path.display()
+                        ));
+                    }
+                    root.nodes.push(node)
+                }
                 None => {
                     return Err(Error::NotFound(format!(
                         "{} could not be read (see the warnings above); nothing was stored for it",

@@ -198,10 +198,7 @@ impl<'a> Restorer<'a> {
         let mut off = 0u64;
         for id in &node.content {
             let data = self.repo.read_blob(id)?;
-            // All-zero chunks become holes, so sparse files stay sparse.
-            if !data.iter().all(|&b| b == 0) {
-                f.write_all_at(&data, off).map_err(io)?;
-            }
+            write_sparse(&f, &data, off).map_err(io)?;
             off += data.len() as u64;
             self.progress.advance(0, data.len() as u64);
         }
@@ -350,6 +347,30 @@ impl<'a> Restorer<'a> {
                 .unwrap_or_else(|p| p.into_inner()),
         ))
     }
+}
+
+/// Writes `data` at `off`, leaving 4 KiB blocks of zeros as holes so
+/// sparse files stay sparse (the file is extended by `set_len` at the end).
+fn write_sparse(f: &File, data: &[u8], off: u64) -> std::io::Result<()> {
+    const BLOCK: usize = 4096;
+    let mut start = 0;
+    while start < data.len() {
+        // Skip a run of zero blocks.
+        let mut i = start;
+        while i < data.len() && data[i..(i + BLOCK).min(data.len())].iter().all(|&b| b == 0) {
+            i = (i + BLOCK).min(data.len());
+        }
+        // Then write the following run of non-zero blocks in one call.
+        let mut j = i;
+        while j < data.len() && !data[j..(j + BLOCK).min(data.len())].iter().all(|&b| b == 0) {
+            j = (j + BLOCK).min(data.len());
+        }
+        if j > i {
+            f.write_all_at(&data[i..j], off + i as u64)?;
+        }
+        start = j.max(i);
+    }
+    Ok(())
 }
 
 fn set_times(dest: &Path, node: &Node) -> Result<()> {

@@ -163,8 +163,9 @@ impl Config {
 
     /// Reads and parses a file, expanding variables from the process environment.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io("reading configuration", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!("cannot read configuration {}: {e}", path.display()))
+        })?;
         Config::parse(&text, &path.display().to_string(), &|k| {
             std::env::var(k).ok()
         })

@@ -183,7 +183,25 @@ impl Repository {
         let index_dir = local.join("index");
         LocalBackend::create_dir(&tmp_dir)?;
         LocalBackend::create_dir(&index_dir)?;
-        let (index, fresh) = Index::open(&index_dir.join("index.sqlite"))?;
+        let index_path = index_dir.join("index.sqlite");
+        let (index, fresh) = match Index::open(&index_path) {
+            Ok(x) => x,
+            Err(Error::Index { cause, .. }) => {
+                // Derived data: an unreadable index is dropped and rebuilt
+                // from the packs rather than blocking every command.
+                tracing::warn!(
+                    "index {} is unusable ({cause}); rebuilding it from the packs",
+                    index_path.display()
+                );
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = index_path.as_os_str().to_owned();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(PathBuf::from(p));
+                }
+                Index::open(&index_path)?
+            }
+            Err(e) => return Err(e),
+        };
         let repo = Repository {
             backend,
             keys,
@@ -303,10 +321,10 @@ impl Repository {
             .backend
             .read_range(&name, loc.offset, loc.length as u64)
             .map_err(|e| match e {
-                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
                     Error::MissingBlob(format!("{} (its pack {} is gone)", id.to_hex(), loc.pack))
                 }
-                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::UnexpectedEof => {
                     Error::corrupt(format!("pack {}", loc.pack), "truncated")
                 }
                 other => other,

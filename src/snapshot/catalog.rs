@@ -25,20 +25,30 @@ pub fn find(repo: &Repository, spec: &str, part: Option<&str>) -> Result<(Id, Sn
 
 /// [`find`] over an already loaded list.
 pub fn resolve(all: Vec<(Id, Snapshot)>, spec: &str, part: Option<&str>) -> Result<(Id, Snapshot)> {
+    resolve_with(all, spec, part.as_slice())
+}
+
+/// Resolves `latest` (the newest snapshot containing every one of `parts`)
+/// or a unique hex prefix.
+pub fn resolve_with(
+    all: Vec<(Id, Snapshot)>,
+    spec: &str,
+    parts: &[&str],
+) -> Result<(Id, Snapshot)> {
     if spec == "latest" {
         return all
             .into_iter()
             .rev()
-            .find(|(_, s)| part.is_none_or(|p| s.part(p).is_some()))
+            .find(|(_, s)| parts.iter().all(|p| s.part(p).is_some()))
             .ok_or_else(|| {
-                Error::NotFound(match part {
-                    Some(p) => {
-                        format!("no snapshot contains {p}; take one with `opc-store snapshot {p}`")
-                    }
-                    None => {
-                        "the repository has no snapshots yet; take one with `opc-store snapshot`"
-                            .into()
-                    }
+                Error::NotFound(if parts.is_empty() {
+                    "the repository has no snapshots yet; take one with `opc-store snapshot`".into()
+                } else {
+                    format!(
+                        "no snapshot contains {}; take one with `opc-store snapshot {}`",
+                        parts.join(" and "),
+                        if parts.len() == 1 { parts[0] } else { "full" }
+                    )
                 })
             });
     }

@@ -6,6 +6,6 @@ mod catalog;
 mod record;
 mod tree;
 
-pub use catalog::{find, list, resolve};
+pub use catalog::{find, list, resolve, resolve_with};
 pub use record::{Part, PartPath, Snapshot, Summary, SNAPSHOT_VERSION};
 pub use tree::{Node, NodeKind, Tree, Xattr};

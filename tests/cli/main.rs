@@ -6,15 +6,19 @@ mod support;
 
 /// `snapshots`, `ls`, `stats`, `diff`, `repair index`, `--json` outputs.
 mod commands;
-/// Exit codes and messages of failures and warnings.
+/// Usage, configuration and not-found errors: exit codes and messages.
 mod errors;
 /// Short ids, unique prefixes, `latest` and `latest --component`.
 mod ids;
 /// Unchanged data is neither read nor stored again.
 mod incremental;
-/// `init`: creation, refusal to reuse a folder, JSON output.
+/// `init`: creation, refusal to reuse a folder, where the password comes from.
 mod init;
 /// Every kind of entry and its metadata survives snapshot + restore.
 mod metadata;
+/// Not a repository, wrong password, newer format, damaged packs.
+mod repository_errors;
 /// Restore layouts, component isolation, in-place restore and `--force`.
 mod snapshot_restore;
+/// Unreadable files and sockets: skipped with a warning, exit 1.
+mod warnings;

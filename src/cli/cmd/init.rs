@@ -1,6 +1,7 @@
 //! `opc-store init`.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use opc_store::chunker::{CdcParams, ChunkMethod, ChunkRule};
 use opc_store::crypto::KdfParams;
 use opc_store::repo::InitOptions;
 use opc_store::Repository;
@@ -28,6 +29,16 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
     };
     if let Some(l) = a.compression_level {
         opts.compression_level = l;
+    }
+    if !a.chunk_rules.is_empty() {
+        opts.chunking.rules = a
+            .chunk_rules
+            .iter()
+            .map(|r| parse_rule(r))
+            .collect::<Result<_>>()?;
+    }
+    if let Some(n) = a.sqlite_pages_per_chunk {
+        opts.chunking.sqlite_pages_per_chunk = n;
     }
     if let Some(m) = a.pack_size_mib {
         opts.pack_target_size = m * 1024 * 1024;
@@ -63,4 +74,25 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Parses `GLOB=MIN/AVG/MAX` (KiB).
+fn parse_rule(r: &str) -> Result<ChunkRule> {
+    let Some((glob, sizes)) = r.rsplit_once('=') else {
+        bail!("--chunk-rule {r:?}: expected GLOB=MIN/AVG/MAX in KiB, e.g. '*.bin=4/16/64'");
+    };
+    let n: Vec<u32> = sizes
+        .split('/')
+        .map(|x| x.trim().parse::<u32>().map(|k| k.saturating_mul(1024)))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--chunk-rule {r:?}: sizes must be whole KiB"))?;
+    let [min, avg, max] = n[..] else {
+        bail!("--chunk-rule {r:?}: give three sizes MIN/AVG/MAX");
+    };
+    let p = CdcParams { min, avg, max };
+    p.validate()?;
+    Ok(ChunkRule {
+        glob: glob.to_string(),
+        chunking: ChunkMethod::Cdc(p),
+    })
 }

@@ -54,7 +54,7 @@ impl Index {
         let existed = path.exists();
         let err = |e| Error::Index {
             path: path.to_path_buf(),
-            source: e,
+            cause: e,
         };
         let conn = Connection::open(path).map_err(err)?;
         conn.execute_batch(
@@ -95,7 +95,7 @@ impl Index {
     fn err(&self, e: rusqlite::Error) -> Error {
         Error::Index {
             path: self.path.clone(),
-            source: e,
+            cause: e,
         }
     }
 
