@@ -136,6 +136,12 @@ impl Chunker {
     /// Compiles `policy`; `seed` keys the gear table.
     pub fn new(policy: ChunkingPolicy, seed: u64) -> Result<Chunker> {
         policy.default.validate()?;
+        if policy.sqlite_pages_per_chunk > 256 {
+            return Err(Error::Config(format!(
+                "sqlite_pages_per_chunk {} is too large: at most 256 (16 MiB chunks of 64 KiB pages)",
+                policy.sqlite_pages_per_chunk
+            )));
+        }
         let mut name_globs = Vec::new();
         for r in &policy.rules {
             if let ChunkMethod::Cdc(p) = r.chunking {

@@ -60,7 +60,7 @@ pub enum Error {
         supported: u32,
     },
     /// An object failed authentication (tampered with or corrupted).
-    #[error("{what} failed authentication: it is corrupted or was tampered with; run `opc-store check` and `opc-store repair index`")]
+    #[error("{what} failed authentication: it is corrupted or was tampered with; snapshots that do not use it can still be restored")]
     Authentication {
         /// Which object, e.g. "pack 3fa2… blob 9c1e…".
         what: String,
@@ -74,7 +74,7 @@ pub enum Error {
         reason: String,
     },
     /// A blob the index or a tree references is missing.
-    #[error("blob {0} is referenced but not stored in any pack; run `opc-store repair index`, then `opc-store check`")]
+    #[error("blob {0} is referenced but not stored in any pack; run `opc-store repair index`; if it stays missing, its data is lost and other snapshots must be used")]
     MissingBlob(String),
     /// Configuration is invalid.
     #[error("{0}")]

@@ -29,13 +29,27 @@ impl LocalBackend {
         self.root.join(name)
     }
 
-    /// Creates `dir` and missing parents with mode 0700.
+    /// Creates `dir` and missing parents with mode 0700. A folder it
+    /// creates is made durable in its parent before this returns, so a
+    /// file renamed into it survives power loss with its path.
     pub fn create_dir(dir: &Path) -> Result<()> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| Error::io("creating folder", dir, e))
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent() {
+            if !parent.as_os_str().is_empty() {
+                Self::create_dir(parent)?;
+            }
+        }
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => sync_dir(
+                dir.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new(".")),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+            Err(e) => Err(Error::io("creating folder", dir, e)),
+        }
     }
 
     fn tmp_name(target: &Path) -> PathBuf {

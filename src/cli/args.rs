@@ -41,6 +41,9 @@ pub struct Global {
     /// Configuration file [default: ./backup-config.yml, ./devops/backup/backup-config.yml, /etc/opc-store/backup-config.yml]
     #[arg(long, global = true, env = "OPC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Local cache folder (the index) [default: $XDG_CACHE_HOME/opc-store or ~/.cache/opc-store]
+    #[arg(long, global = true, env = "OPC_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Print machine-readable JSON on stdout
     #[arg(long, global = true)]
     pub json: bool,

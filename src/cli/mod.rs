@@ -90,9 +90,31 @@ fn open_repo(g: &Global, path: &Path) -> Result<Repository> {
     } else {
         None
     };
-    let repo = Repository::open(path, pw.as_ref().map(|p| p.as_slice()))
-        .with_context(|| format!("opening repository {}", path.display()))?;
+    if !encrypted
+        && (std::env::var_os("OPC_PASSWORD").is_some() || g.password_file.is_some())
+        && !g.quiet
+    {
+        eprintln!(
+            "warning: {} is NOT encrypted, although a password was given",
+            path.display()
+        );
+    }
+    let backend = Box::new(opc_store::backend::LocalBackend::new(path));
+    let repo = Repository::open_backend(
+        backend,
+        path,
+        pw.as_ref().map(|p| p.as_slice()),
+        &cache_root(g),
+    )
+    .with_context(|| format!("opening repository {}", path.display()))?;
     Ok(repo)
+}
+
+/// The cache root: `--cache-dir` / `OPC_CACHE_DIR`, else the library default.
+fn cache_root(g: &Global) -> PathBuf {
+    g.cache_dir
+        .clone()
+        .unwrap_or_else(opc_store::repo::cache_root)
 }
 
 /// Opens the repository named by options or configuration.

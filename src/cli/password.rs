@@ -9,9 +9,7 @@ use zeroize::Zeroizing;
 
 /// The password, prompting (twice when `confirm`) on a terminal.
 pub fn get(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
-    if let Ok(p) = std::env::var("OPC_PASSWORD") {
-        return Ok(Zeroizing::new(p.into_bytes()));
-    }
+    // An explicit file (flag or OPC_PASSWORD_FILE) wins over OPC_PASSWORD.
     if let Some(f) = file {
         let text =
             std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
@@ -24,6 +22,14 @@ pub fn get(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
             bail!("password file {} is empty", f.display());
         }
         return Ok(Zeroizing::new(text[..end].to_vec()));
+    }
+    if let Some(p) = std::env::var_os("OPC_PASSWORD") {
+        if p.is_empty() {
+            bail!("OPC_PASSWORD is set but empty; an empty password is not allowed");
+        }
+        return Ok(Zeroizing::new(
+            std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec(),
+        ));
     }
     if !std::io::stdin().is_terminal() {
         bail!("no password given: set OPC_PASSWORD, or OPC_PASSWORD_FILE / --password-file to a file holding it");

@@ -3,8 +3,8 @@
 //! Sealed form: `nonce (24) || ciphertext || tag (16)`. The associated data
 //! binds the object's kind and id, so a valid object cannot be served in
 //! place of another. In a repository created with `--encryption none` the
-//! form is `plaintext || BLAKE3(aad || plaintext)[..16]`: corruption is still
-//! detected, tampering is not (there is no secret).
+//! form is `plaintext || BLAKE3(len(aad) as u64 LE || aad || plaintext)[..16]`:
+//! corruption is still detected, tampering is not (there is no secret).
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};

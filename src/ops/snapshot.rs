@@ -143,8 +143,8 @@ pub fn snapshot(
     };
     let id = Id::random();
     let json = serde_json::to_string(&record).expect("snapshot serializes");
-    repo.write_object("snapshots", &id, json.as_bytes())?;
-    repo.index().put_snapshot(&id, &record.time, &json)?;
+    let sealed = repo.write_object("snapshots", &id, json.as_bytes())?;
+    repo.index().put_snapshot(&id, &sealed)?;
     Ok(SnapshotReport {
         id,
         snapshot: record,

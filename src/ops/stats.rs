@@ -15,8 +15,10 @@ pub struct StatsReport {
     pub logical_bytes: u64,
     /// Distinct blobs stored.
     pub blobs: u64,
-    /// Plaintext bytes of the distinct blobs (after dedup, before compression).
+    /// Plaintext bytes of distinct file content (after dedup, before compression).
     pub unique_bytes: u64,
+    /// Plaintext bytes of directory listings (trees).
+    pub metadata_bytes: u64,
     /// Bytes of pack files (compressed, encrypted, padded).
     pub stored_bytes: u64,
     /// Packs.
@@ -39,10 +41,11 @@ pub fn stats(repo: &Repository) -> Result<StatsReport> {
         snapshots: snaps.len() as u64,
         logical_bytes: logical,
         blobs: t.blobs,
-        unique_bytes: t.raw_bytes,
+        unique_bytes: t.data_raw_bytes,
+        metadata_bytes: t.raw_bytes - t.data_raw_bytes,
         stored_bytes: t.pack_bytes,
         packs: t.packs,
-        dedup_ratio: ratio(logical, t.raw_bytes),
+        dedup_ratio: ratio(logical, t.data_raw_bytes),
         compression_ratio: ratio(t.raw_bytes, t.pack_bytes),
         total_ratio: ratio(logical, t.pack_bytes),
     })

@@ -182,9 +182,9 @@ impl<'a> Archiver<'a> {
             .and_then(|id| self.load_tree(&id).ok());
         let children: Vec<Option<Node>> = names
             .par_iter()
-            .map(|name| {
+            .map(|(name, is_dir)| {
                 let child_rel = join_rel(rel, name);
-                if self.excludes.is_excluded(&child_rel, name) {
+                if self.excludes.is_excluded(&child_rel, name, *is_dir) {
                     return None;
                 }
                 let child_path = path.join(std::ffi::OsStr::from_bytes(name));
@@ -220,6 +220,10 @@ impl<'a> Archiver<'a> {
     }
 
     fn file(&self, path: &Path, rel: &[u8], node: &mut Node, parent: Option<&Node>) -> Result<()> {
+        // A configured path that is itself a file has an empty relative
+        // path; its name is what chunking rules match.
+        let name = node.name.clone();
+        let rel = if rel.is_empty() { name.as_slice() } else { rel };
         let key = (node.dev, node.inode);
         if let Some(ids) = self.unchanged(node, parent) {
             node.content = ids;

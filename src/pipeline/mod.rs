@@ -5,9 +5,12 @@
 //! rayon pool (one thread per core). A large file is read sequentially in
 //! batches of at most [`BATCH_BYTES`]; the chunks of a batch are hashed,
 //! compressed and sealed in parallel, then appended to the shared packer.
-//! So memory is bounded by (threads x batch) plus one pack buffer, whatever
-//! the data size. Files are read with `read(2)`, not mmap: a live database
-//! truncated while mapped would raise SIGBUS and kill the backup.
+//! Memory is bounded by a small multiple of (threads x batch): each file in
+//! flight holds one batch, its sealed copies while they are appended, and a
+//! stream buffer of one maximum chunk; a worker waiting inside a batch may
+//! start another file. Packs stream to disk. Nothing grows with data size.
+//! Files are read with `read(2)`, not mmap: a live database truncated while
+//! mapped would raise SIGBUS and kill the backup.
 
 mod archive;
 mod file;

@@ -84,6 +84,7 @@ pub struct Restorer<'a> {
     first_links: Mutex<HashMap<(u64, u64), PathBuf>>,
     pending_links: Mutex<Vec<(PathBuf, PathBuf)>>,
     dirs: Mutex<Vec<(PathBuf, Node)>>,
+    roots: Mutex<Vec<PathBuf>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -107,6 +108,7 @@ impl<'a> Restorer<'a> {
             first_links: Mutex::new(HashMap::new()),
             pending_links: Mutex::new(Vec::new()),
             dirs: Mutex::new(Vec::new()),
+            roots: Mutex::new(Vec::new()),
         }
     }
 
@@ -117,6 +119,11 @@ impl<'a> Restorer<'a> {
 
     /// Restores `node` (and everything below it) as `dest`.
     pub fn restore(&self, node: &Node, dest: &Path) -> Result<()> {
+        lock(&self.roots).push(dest.to_path_buf());
+        self.restore_entry(node, dest)
+    }
+
+    fn restore_entry(&self, node: &Node, dest: &Path) -> Result<()> {
         match node.kind {
             NodeKind::Dir => self.dir(node, dest),
             NodeKind::File => self.file(node, dest),
@@ -168,7 +175,7 @@ impl<'a> Restorer<'a> {
         let results: Vec<Result<()>> = tree
             .nodes
             .par_iter()
-            .map(|child| self.restore(child, &dest.join(OsStr::from_bytes(&child.name))))
+            .map(|child| self.restore_entry(child, &dest.join(OsStr::from_bytes(&child.name))))
             .collect();
         for r in results {
             r?;
@@ -333,11 +340,11 @@ impl<'a> Restorer<'a> {
         }
         // One syncfs instead of an fsync per file: restored data is durable
         // when restore reports success.
-        if let Some((p, _)) = dirs.last() {
-            if let Ok(f) = File::open(p) {
-                use std::os::fd::AsRawFd;
-                let _ = nix::unistd::syncfs(f.as_raw_fd());
-            }
+        if let Some(p) = lock(&self.roots).first() {
+            let f = File::open(p.parent().unwrap_or(Path::new("/")))
+                .map_err(|e| Error::io("opening", p, e))?;
+            use std::os::fd::AsRawFd;
+            nix::unistd::syncfs(f.as_raw_fd()).map_err(|e| Error::io("syncing", p, e.into()))?;
         }
         let stats = self.stats.into_inner().unwrap_or_else(|p| p.into_inner());
         Ok((

@@ -21,7 +21,8 @@ pub fn scan_totals(paths: &[&Path], excludes: &Excludes) -> (u64, u64) {
                 let name = e.file_name();
                 let name = name.as_bytes();
                 let child_rel = join_rel(rel, name);
-                if !ex.is_excluded(&child_rel, name) {
+                let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                if !ex.is_excluded(&child_rel, name, is_dir) {
                     walk(&e.path(), &child_rel, ex, acc);
                 }
             }

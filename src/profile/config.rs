@@ -122,7 +122,17 @@ fn default_environment() -> String {
 
 fn expand(v: &mut Value, at: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     match v {
-        Value::String(s) => *s = interpolate(s, at, env)?,
+        Value::String(s) => {
+            let had_var = s.contains("${");
+            let out = interpolate(s, at, env)?;
+            // `smtp_port: ${SMTP_PORT}` must give a number, as if written
+            // literally; only values that came from a variable are retyped.
+            *v = match (had_var, out.parse::<i64>(), out.parse::<bool>()) {
+                (true, Ok(n), _) => Value::Number(n.into()),
+                (true, _, Ok(b)) => Value::Bool(b),
+                _ => Value::String(out),
+            };
+        }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 expand(item, &format!("{at}[{i}]"), env)?;

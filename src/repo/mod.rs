@@ -3,12 +3,14 @@
 //! trees or files.
 
 pub mod blob;
+mod cache;
 pub mod config;
 pub mod index;
 pub mod pack;
 mod packer;
 mod rebuild;
 
+pub use cache::cache_root;
 pub use config::{InitOptions, RepoConfig, RepoMarker, FORMAT_VERSION};
 pub use index::{BlobLocation, Index, IndexTotals};
 pub use packer::{Packer, PackerStats};
@@ -35,6 +37,7 @@ pub struct Repository {
     chunker: Chunker,
     index: Index,
     tmp_dir: PathBuf,
+    cache_dir: PathBuf,
     encrypted: bool,
 }
 
@@ -57,8 +60,19 @@ fn read_marker(backend: &dyn Backend, root: &Path) -> Result<RepoMarker> {
 }
 
 impl Repository {
-    /// Creates a repository in the local folder `path` (new or empty).
+    /// Creates a repository in the local folder `path` (new or empty), with
+    /// its cache under [`cache_root`].
     pub fn init(path: &Path, password: Option<&[u8]>, opts: &InitOptions) -> Result<Repository> {
+        Self::init_in(path, password, opts, &cache_root())
+    }
+
+    /// [`Repository::init`] with an explicit cache root.
+    pub fn init_in(
+        path: &Path,
+        password: Option<&[u8]>,
+        opts: &InitOptions,
+        cache: &Path,
+    ) -> Result<Repository> {
         if path.join(MARKER).exists() {
             return Err(Error::AlreadyExists(path.to_path_buf()));
         }
@@ -94,7 +108,7 @@ impl Repository {
         } else {
             Sealer::Plain
         };
-        for d in ["data", "keys", "snapshots", "index", "tmp", "locks"] {
+        for d in ["data", "keys", "snapshots", "tmp", "locks"] {
             LocalBackend::create_dir(&path.join(d))?;
         }
         backend.write_atomic(&format!("keys/{}", slot.id), &json(&slot))?;
@@ -115,7 +129,7 @@ impl Repository {
         // and config are durable.
         backend.write_atomic(MARKER, &json(&marker))?;
         // Keys are at hand: no second Argon2 derivation.
-        Self::open_unlocked(Box::new(backend), path, keys, opts.encrypted)
+        Self::open_unlocked(Box::new(backend), path, keys, opts.encrypted, cache)
     }
 
     /// Whether the repository at `path` is encrypted (needs a password),
@@ -125,9 +139,15 @@ impl Repository {
         Ok(m.encryption != "none")
     }
 
-    /// Opens the repository in the local folder `path`.
+    /// Opens the repository in the local folder `path`, with its cache
+    /// under [`cache_root`].
     pub fn open(path: &Path, password: Option<&[u8]>) -> Result<Repository> {
-        Self::open_backend(Box::new(LocalBackend::new(path)), path, password)
+        Self::open_backend(
+            Box::new(LocalBackend::new(path)),
+            path,
+            password,
+            &cache_root(),
+        )
     }
 
     /// Opens a repository on any backend; `display` names it in errors.
@@ -135,11 +155,15 @@ impl Repository {
         backend: Box<dyn Backend>,
         display: &Path,
         password: Option<&[u8]>,
+        cache: &Path,
     ) -> Result<Repository> {
         let marker = read_marker(backend.as_ref(), display)?;
+        // Checked before any key work: a downgraded repository must not be
+        // opened without the password it used to need.
+        cache::prepare(cache, &marker)?;
         let encrypted = marker.encryption != "none";
         let keys = Self::unlock(backend.as_ref(), encrypted, password)?;
-        Self::open_unlocked(backend, display, keys, encrypted)
+        Self::open_unlocked(backend, display, keys, encrypted, cache)
     }
 
     fn open_unlocked(
@@ -147,8 +171,10 @@ impl Repository {
         display: &Path,
         keys: MasterKeys,
         encrypted: bool,
+        cache: &Path,
     ) -> Result<Repository> {
         let marker = read_marker(backend.as_ref(), display)?;
+        let cache_dir = cache::prepare(cache, &marker)?;
         let sealer = if encrypted {
             Sealer::encrypted(&keys.encryption)
         } else {
@@ -180,29 +206,14 @@ impl Repository {
             .map(Path::to_path_buf)
             .ok_or_else(|| Error::Invalid("backend has no local folder for the index".into()))?;
         let tmp_dir = local.join("tmp");
-        let index_dir = local.join("index");
         LocalBackend::create_dir(&tmp_dir)?;
-        LocalBackend::create_dir(&index_dir)?;
-        let index_path = index_dir.join("index.sqlite");
+        let index_path = cache_dir.join("index.sqlite");
         let (index, fresh) = match Index::open(&index_path) {
             Ok(x) => x,
-            Err(Error::Index { cause, .. }) => {
-                // Derived data: an unreadable index is dropped and rebuilt
-                // from the packs rather than blocking every command.
-                tracing::warn!(
-                    "index {} is unusable ({cause}); rebuilding it from the packs",
-                    index_path.display()
-                );
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut p = index_path.as_os_str().to_owned();
-                    p.push(suffix);
-                    let _ = std::fs::remove_file(PathBuf::from(p));
-                }
-                Index::open(&index_path)?
-            }
+            Err(Error::Index { .. }) => (Self::reset_index(&index_path)?, true),
             Err(e) => return Err(e),
         };
-        let repo = Repository {
+        let mut repo = Repository {
             backend,
             keys,
             sealer,
@@ -210,16 +221,46 @@ impl Repository {
             chunker,
             index,
             tmp_dir,
+            cache_dir,
             encrypted,
         };
-        if fresh {
-            // A missing or outdated index is rebuilt silently: it is
-            // derived data and losing it must lose nothing.
-            repo.rebuild_index()?;
+        // A missing or outdated index is rebuilt; an existing one is brought
+        // up to date with packs and snapshots written elsewhere. Failing
+        // that, the index is derived data: drop it and rebuild.
+        let refreshed = if fresh {
+            repo.rebuild_index().map(|_| ())
         } else {
-            repo.sync_snapshot_cache()?;
+            repo.sync_packs()
+                .and_then(|_| repo.sync_snapshot_cache().map(|_| ()))
+        };
+        match refreshed {
+            Ok(()) => {}
+            Err(Error::Index { .. }) => {
+                repo.index = Self::reset_index(&index_path)?;
+                repo.rebuild_index()?;
+            }
+            Err(e) => return Err(e),
         }
         Ok(repo)
+    }
+
+    /// Deletes an unusable index and opens a fresh, empty one.
+    fn reset_index(path: &Path) -> Result<Index> {
+        tracing::warn!(
+            "index {} is unusable; rebuilding it from the packs",
+            path.display()
+        );
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
+        Ok(Index::open(path)?.0)
+    }
+
+    /// The local cache folder of this repository (holds the index).
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
     }
 
     fn unlock(
@@ -234,6 +275,12 @@ impl Repository {
         for name in &slots {
             let slot: KeySlot = serde_json::from_slice(&backend.read(name)?)
                 .map_err(|e| Error::corrupt(format!("key slot {name}"), e.to_string()))?;
+            if name.rsplit('/').next() != Some(slot.id.as_str()) {
+                return Err(Error::corrupt(
+                    format!("key slot {name}"),
+                    "file name differs from its id",
+                ));
+            }
             if encrypted && slot.kdf == "none" {
                 // A plaintext slot in an encrypted repository would be a
                 // downgrade planted by whoever holds the storage.
@@ -340,18 +387,25 @@ impl Repository {
         )
     }
 
-    /// Stores a sealed object (snapshot record, ...) under `dir/<id>`.
-    pub fn write_object(&self, dir: &str, id: &Id, plain: &[u8]) -> Result<()> {
+    /// Stores a sealed object (snapshot record, ...) under `dir/<id>`;
+    /// returns the sealed bytes as stored.
+    pub fn write_object(&self, dir: &str, id: &Id, plain: &[u8]) -> Result<Vec<u8>> {
         let sealed = self.sealer.seal(&object_aad(dir, id), plain);
         self.backend
-            .write_atomic(&format!("{dir}/{}", id.to_hex()), &sealed)
+            .write_atomic(&format!("{dir}/{}", id.to_hex()), &sealed)?;
+        Ok(sealed)
     }
 
     /// Reads a sealed object stored by [`Repository::write_object`].
     pub fn read_object(&self, dir: &str, id: &Id) -> Result<Vec<u8>> {
         let sealed = self.backend.read(&format!("{dir}/{}", id.to_hex()))?;
+        self.open_object(dir, id, &sealed)
+    }
+
+    /// Opens the sealed bytes of object `dir/<id>`.
+    pub fn open_object(&self, dir: &str, id: &Id, sealed: &[u8]) -> Result<Vec<u8>> {
         self.sealer
-            .open(&object_aad(dir, id), &sealed)
+            .open(&object_aad(dir, id), sealed)
             .ok_or_else(|| Error::Authentication {
                 what: format!("{dir}/{}", id.to_hex()),
             })

@@ -2,9 +2,12 @@
 
 use rayon::prelude::*;
 
-use super::pack::{pack_id_from_name, read_trailer};
+use std::collections::HashSet;
+
+use super::pack::{pack_id_from_name, pack_name, read_trailer};
 use super::Repository;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::id::Id;
 
 /// What a rebuild found.
 #[derive(Clone, Debug, Default)]
@@ -19,40 +22,100 @@ pub struct RebuildReport {
     pub bad_packs: Vec<(String, String)>,
 }
 
+/// Packs whose trailers are read in parallel before their rows are written.
+const BATCH: usize = 256;
+
 impl Repository {
-    /// Re-reads every pack trailer and snapshot record into a clean index.
-    pub fn rebuild_index(&self) -> Result<RebuildReport> {
-        let names: Vec<String> = self
+    fn pack_names(&self) -> Result<Vec<String>> {
+        Ok(self
             .backend()
             .list("data")?
             .into_iter()
             .filter(|n| pack_id_from_name(n).is_some())
-            .collect();
-        let trailers: Vec<_> = names
-            .par_iter()
-            .map(|n| {
-                let size = self.backend().size(n).ok().flatten().unwrap_or(0);
-                (n, size, read_trailer(self.backend(), self.sealer(), n))
-            })
-            .collect();
-        self.index().clear_packs()?;
+            .collect())
+    }
+
+    /// Re-reads every pack trailer and snapshot record into the index, in
+    /// one transaction. Unreadable packs are reported, not indexed.
+    pub fn rebuild_index(&self) -> Result<RebuildReport> {
+        let names = self.pack_names()?;
         let mut report = RebuildReport::default();
-        for (name, size, res) in trailers {
-            match res {
-                Ok(entries) => {
-                    let id = pack_id_from_name(name).expect("filtered above");
-                    self.index().add_pack(&id, size, &entries)?;
-                    report.packs += 1;
-                    report.blobs += entries.len() as u64;
+        let bad = std::cell::RefCell::new(Vec::new());
+        let (mut packs, mut blobs) = (0u64, 0u64);
+        let rows = names.chunks(BATCH).flat_map(|batch| {
+            let read: Vec<_> = batch
+                .par_iter()
+                .map(|n| {
+                    let size = self.backend().size(n).ok().flatten().unwrap_or(0);
+                    (n, size, read_trailer(self.backend(), self.sealer(), n))
+                })
+                .collect();
+            let mut ok = Vec::new();
+            for (name, size, res) in read {
+                match res {
+                    Ok(entries) => {
+                        packs += 1;
+                        blobs += entries.len() as u64;
+                        ok.push((pack_id_from_name(name).expect("filtered"), size, entries));
+                    }
+                    Err(e) => bad.borrow_mut().push((name.clone(), e.to_string())),
                 }
-                Err(e) => report.bad_packs.push((name.clone(), e.to_string())),
             }
-        }
+            ok
+        });
+        self.index().replace_packs(rows)?;
+        report.packs = packs;
+        report.blobs = blobs;
+        report.bad_packs = bad.into_inner();
         for (id, _) in self.index().snapshots()? {
             self.index().remove_snapshot(&id)?;
         }
         report.snapshots = self.sync_snapshot_cache()?;
         Ok(report)
+    }
+
+    /// Indexes packs written since the index was last updated (by another
+    /// process or host) and forgets packs that are gone. Returns how many
+    /// packs were added and removed.
+    pub fn sync_packs(&self) -> Result<(u64, u64)> {
+        let on_disk: HashSet<Id> = self
+            .pack_names()?
+            .iter()
+            .filter_map(|n| pack_id_from_name(n))
+            .collect();
+        let indexed: HashSet<Id> = self
+            .index()
+            .packs()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let gone: Vec<&Id> = indexed.difference(&on_disk).collect();
+        for id in &gone {
+            self.index().remove_pack(id)?;
+        }
+        let new: Vec<&Id> = on_disk.difference(&indexed).collect();
+        let read: Vec<_> = new
+            .par_iter()
+            .map(|id| {
+                let name = pack_name(id);
+                let size = self.backend().size(&name).ok().flatten().unwrap_or(0);
+                (
+                    *id,
+                    size,
+                    read_trailer(self.backend(), self.sealer(), &name),
+                )
+            })
+            .collect();
+        let mut added = 0;
+        for (id, size, res) in read {
+            // A pack that cannot be read is left for `check`/`repair` to
+            // report; its blobs are simply not available.
+            if let Ok(entries) = res {
+                self.index().add_pack(id, size, &entries)?;
+                added += 1;
+            }
+        }
+        Ok((added, gone.len() as u64))
     }
 
     /// Brings the index's snapshot cache in line with `snapshots/`: adds new
@@ -70,17 +133,11 @@ impl Repository {
             self.index().remove_snapshot(id)?;
         }
         for id in disk_set.difference(&cached) {
-            let plain = self.read_object("snapshots", id)?;
-            let json = String::from_utf8(plain)
-                .map_err(|_| Error::corrupt(format!("snapshot {id}"), "not UTF-8 JSON"))?;
-            let v: serde_json::Value = serde_json::from_str(&json)
-                .map_err(|e| Error::corrupt(format!("snapshot {id}"), e.to_string()))?;
-            let time = v
-                .get("time")
-                .and_then(|t| t.as_str())
-                .unwrap_or("")
-                .to_string();
-            self.index().put_snapshot(id, &time, &json)?;
+            // Cached still sealed; authenticated now so a damaged record is
+            // reported here rather than on every listing.
+            let sealed = self.backend().read(&format!("snapshots/{}", id.to_hex()))?;
+            self.open_object("snapshots", id, &sealed)?;
+            self.index().put_snapshot(id, &sealed)?;
         }
         Ok(disk_set.len() as u64)
     }

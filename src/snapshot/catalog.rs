@@ -8,8 +8,9 @@ use crate::repo::Repository;
 /// Every snapshot, oldest first.
 pub fn list(repo: &Repository) -> Result<Vec<(Id, Snapshot)>> {
     let mut out = Vec::new();
-    for (id, json) in repo.index().snapshots()? {
-        let s: Snapshot = serde_json::from_str(&json)
+    for (id, sealed) in repo.index().snapshots()? {
+        let json = repo.open_object("snapshots", &id, &sealed)?;
+        let s: Snapshot = serde_json::from_slice(&json)
             .map_err(|e| Error::corrupt(format!("snapshot {}", id.short()), e.to_string()))?;
         out.push((id, s));
     }

@@ -14,8 +14,8 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 pub struct PartPath {
     /// The absolute path that was captured.
     pub path: String,
-    /// Name of its entry in the part's root tree; empty when the path (a
-    /// directory) is the root itself.
+    /// Name of its entry in the part's root tree (the path's last
+    /// component, with `-2`, `-3`, ... appended when two paths share it).
     pub entry: String,
 }
 

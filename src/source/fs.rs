@@ -10,13 +10,14 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::snapshot::{Node, NodeKind, Xattr};
 
-/// Names in `dir`, sorted by bytes.
-pub fn list_dir(dir: &Path) -> Result<Vec<Vec<u8>>> {
+/// Names in `dir` with whether each is a folder, sorted by name bytes.
+pub fn list_dir(dir: &Path) -> Result<Vec<(Vec<u8>, bool)>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
     let mut names = Vec::new();
     for ent in rd {
         let ent = ent.map_err(|e| Error::io("listing", dir, e))?;
-        names.push(ent.file_name().as_bytes().to_vec());
+        let is_dir = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        names.push((ent.file_name().as_bytes().to_vec(), is_dir));
     }
     names.sort();
     Ok(names)

@@ -218,7 +218,7 @@ fn repair_index_after_the_index_is_deleted_keeps_restore_working() {
     env.components(&[("app", &[&src])]);
     let snap = env.snapshot(&[]);
 
-    let index = env.repo.join("index");
+    let index = env.index_dir();
     let deleted: Vec<_> = std::fs::read_dir(&index)
         .unwrap()
         .map(|e| e.unwrap().path())

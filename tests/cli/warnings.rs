@@ -34,6 +34,7 @@ fn unprivileged(env: &Env) -> Command {
     c.env("OPC_PASSWORD", PASSWORD)
         .env("OPC_REPO", &env.repo)
         .env("OPC_CONFIG", &env.config)
+        .env("OPC_CACHE_DIR", env.path("cache-nobody"))
         .env_remove("OPC_PASSWORD_FILE")
         .current_dir(env.tmp.path());
     c
@@ -50,8 +51,10 @@ fn unreadable_files_are_skipped_with_a_warning_and_exit_1() {
     // the (empty) repository folder it initialises.
     chmod(env.tmp.path(), 0o755);
     std::fs::create_dir(&env.repo).unwrap();
+    std::fs::create_dir(env.path("cache-nobody")).unwrap();
     if crate::support::is_root() {
         std::os::unix::fs::chown(&env.repo, Some(NOBODY), Some(NOBODY)).unwrap();
+        std::os::unix::fs::chown(env.path("cache-nobody"), Some(NOBODY), Some(NOBODY)).unwrap();
     }
     let src = env.path("data/app");
     write(&src.join("readable.txt"), b"fine");

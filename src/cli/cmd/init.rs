@@ -7,7 +7,7 @@ use opc_store::repo::InitOptions;
 use opc_store::Repository;
 
 use crate::cli::args::{Global, InitArgs};
-use crate::cli::{exit, load_config, password, print_json, repo_path};
+use crate::cli::{cache_root, exit, load_config, password, print_json, repo_path};
 
 /// Creates the repository.
 pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
@@ -55,8 +55,13 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
             path.display()
         );
     }
-    let repo = Repository::init(&path, pw.as_ref().map(|p| p.as_slice()), &opts)
-        .with_context(|| format!("creating repository {}", path.display()))?;
+    let repo = Repository::init_in(
+        &path,
+        pw.as_ref().map(|p| p.as_slice()),
+        &opts,
+        &cache_root(g),
+    )
+    .with_context(|| format!("creating repository {}", path.display()))?;
     if g.json {
         print_json(&serde_json::json!({
             "repository": path,

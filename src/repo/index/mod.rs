@@ -4,6 +4,7 @@
 
 mod schema;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -39,6 +40,8 @@ pub struct IndexTotals {
     pub blobs: u64,
     /// Sum of plaintext blob lengths.
     pub raw_bytes: u64,
+    /// Sum of plaintext lengths of data (file content) blobs only.
+    pub data_raw_bytes: u64,
 }
 
 /// The index database. Internally serialised; safe to share across threads.
@@ -56,6 +59,22 @@ impl Index {
             path: path.to_path_buf(),
             cause: e,
         };
+        // SQLite gives -wal and -shm the database file's mode: make it 0600
+        // before SQLite creates anything, and fix side files left by older runs.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io("creating", path, e))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            if p.exists() {
+                crate::util::set_mode(&p, 0o600)?;
+            }
+        }
         let conn = Connection::open(path).map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
@@ -72,8 +91,12 @@ impl Index {
             .map_err(err)?;
         let mut fresh = !existed || version.is_none();
         if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
-            conn.execute_batch("DELETE FROM blobs; DELETE FROM packs; DELETE FROM snapshots;")
-                .map_err(err)?;
+            // Another schema: everything in it is derived, so start over.
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;",
+            )
+            .map_err(err)?;
+            conn.execute_batch(schema::DDL).map_err(err)?;
             conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)",
                 [schema::SCHEMA_VERSION.to_string()],
@@ -81,8 +104,6 @@ impl Index {
             .map_err(err)?;
             fresh = true;
         }
-        // The index is private to the repository's owner like everything else.
-        crate::util::set_mode(path, 0o600)?;
         Ok((
             Index {
                 path: path.to_path_buf(),
@@ -148,35 +169,37 @@ impl Index {
     pub fn add_pack(&self, pack: &Id, size: u64, entries: &[PackEntry]) -> Result<()> {
         let mut c = self.conn();
         let tx = c.transaction().map_err(|e| self.err(e))?;
-        {
-            tx.execute(
-                "INSERT OR IGNORE INTO packs(id, size) VALUES (?1, ?2)",
-                params![&pack.0[..], size],
-            )
+        insert_pack(&tx, pack, size, entries).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Replaces every pack and blob row with `packs`, in one transaction:
+    /// an interrupted rebuild leaves the previous index intact.
+    pub fn replace_packs<I>(&self, packs: I) -> Result<()>
+    where
+        I: Iterator<Item = (Id, u64, Vec<PackEntry>)>,
+    {
+        let mut c = self.conn();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        tx.execute_batch("DELETE FROM blobs; DELETE FROM packs;")
             .map_err(|e| self.err(e))?;
-            let pid: i64 = tx
-                .query_row("SELECT pid FROM packs WHERE id = ?1", [&pack.0[..]], |r| {
-                    r.get(0)
-                })
-                .map_err(|e| self.err(e))?;
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO blobs(id, kind, pid, offset, length, raw_length)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(|e| self.err(e))?;
-            for e in entries {
-                st.execute(params![
-                    &e.id.0[..],
-                    e.kind as u8,
-                    pid,
-                    e.offset,
-                    e.length,
-                    e.raw_length
-                ])
-                .map_err(|e| self.err(e))?;
-            }
+        for (id, size, entries) in packs {
+            insert_pack(&tx, &id, size, &entries).map_err(|e| self.err(e))?;
         }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Forgets a pack and the blobs it held.
+    pub fn remove_pack(&self, pack: &Id) -> Result<()> {
+        let mut c = self.conn();
+        let tx = c.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
+            "DELETE FROM blobs WHERE pid = (SELECT pid FROM packs WHERE id = ?1)",
+            [&pack.0[..]],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM packs WHERE id = ?1", [&pack.0[..]])
+            .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
     }
 
@@ -256,11 +279,19 @@ impl Index {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(|e| self.err(e))?;
+        let data_raw_bytes: u64 = c
+            .query_row(
+                "SELECT coalesce(sum(raw_length),0) FROM blobs WHERE kind = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
         Ok(IndexTotals {
             packs,
             pack_bytes,
             blobs,
             raw_bytes,
+            data_raw_bytes,
         })
     }
 
@@ -271,34 +302,34 @@ impl Index {
             .map_err(|e| self.err(e))
     }
 
-    /// Cached snapshot records as (id, time, json), oldest first.
-    pub fn snapshots(&self) -> Result<Vec<(Id, String)>> {
+    /// Cached snapshot records as (id, sealed bytes).
+    pub fn snapshots(&self) -> Result<Vec<(Id, Vec<u8>)>> {
         let c = self.conn();
         let mut st = c
-            .prepare("SELECT id, json FROM snapshots ORDER BY time, id")
+            .prepare("SELECT id, sealed FROM snapshots ORDER BY id")
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, json) = row.map_err(|e| self.err(e))?;
+            let (id, sealed) = row.map_err(|e| self.err(e))?;
             out.push((
                 Id::from_slice(&id).ok_or_else(|| Error::corrupt("index", "bad snapshot id"))?,
-                json,
+                sealed,
             ));
         }
         Ok(out)
     }
 
-    /// Caches a snapshot record.
-    pub fn put_snapshot(&self, id: &Id, time: &str, json: &str) -> Result<()> {
+    /// Caches a sealed snapshot record.
+    pub fn put_snapshot(&self, id: &Id, sealed: &[u8]) -> Result<()> {
         self.conn()
             .execute(
-                "INSERT OR REPLACE INTO snapshots(id, time, json) VALUES (?1, ?2, ?3)",
-                params![&id.0[..], time, json],
+                "INSERT OR REPLACE INTO snapshots(id, sealed) VALUES (?1, ?2)",
+                params![&id.0[..], sealed],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -316,4 +347,34 @@ impl Index {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn insert_pack(
+    tx: &rusqlite::Transaction<'_>,
+    pack: &Id,
+    size: u64,
+    entries: &[PackEntry],
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO packs(id, size) VALUES (?1, ?2)",
+        params![&pack.0[..], size],
+    )?;
+    let pid: i64 = tx.query_row("SELECT pid FROM packs WHERE id = ?1", [&pack.0[..]], |r| {
+        r.get(0)
+    })?;
+    let mut st = tx.prepare_cached(
+        "INSERT OR IGNORE INTO blobs(id, kind, pid, offset, length, raw_length)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for e in entries {
+        st.execute(params![
+            &e.id.0[..],
+            e.kind as u8,
+            pid,
+            e.offset,
+            e.length,
+            e.raw_length
+        ])?;
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! SQLite schema of the index. Format: `docs/FORMAT.md` §7.
 
 /// Bumped when the schema changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// DDL run on a new database.
 pub const DDL: &str = "
@@ -21,9 +21,10 @@ CREATE TABLE IF NOT EXISTS blobs (
     raw_length INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pid);
+-- Snapshot records exactly as stored in snapshots/<id>: still sealed, so
+-- the cache reveals no more than the repository files do.
 CREATE TABLE IF NOT EXISTS snapshots (
-    id   BLOB PRIMARY KEY,
-    time TEXT NOT NULL,
-    json TEXT NOT NULL
+    id     BLOB PRIMARY KEY,
+    sealed BLOB NOT NULL
 );
 ";

@@ -49,6 +49,13 @@ impl Env {
         env
     }
 
+    /// The folder of the local cache holding this repository's index.
+    pub fn index_dir(&self) -> PathBuf {
+        let marker: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.repo.join("repo.json")).unwrap()).unwrap();
+        self.path("cache").join(marker["id"].as_str().unwrap())
+    }
+
     /// `<sandbox>/<rel>`.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
@@ -62,6 +69,7 @@ impl Env {
         c.env("OPC_PASSWORD", PASSWORD)
             .env("OPC_REPO", &self.repo)
             .env("OPC_CONFIG", &self.config)
+            .env("OPC_CACHE_DIR", self.tmp.path().join("cache"))
             .env_remove("OPC_PASSWORD_FILE")
             .env_remove("OPC_LOG")
             .env_remove("ENVIRONMENT")
