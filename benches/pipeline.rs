@@ -230,7 +230,15 @@ fn new_repo() -> (tempfile::TempDir, Repository) {
         },
         ..Default::default()
     };
-    let repo = Repository::init(&dir.path().join("repo"), Some(b"bench"), &opts).expect("init");
+    // The index cache goes in the tempdir too: under the default root
+    // (~/.cache/opc-store) every iteration would leave a folder behind.
+    let repo = Repository::init_in(
+        &dir.path().join("repo"),
+        Some(b"bench"),
+        &opts,
+        &dir.path().join("cache"),
+    )
+    .expect("init");
     (dir, repo)
 }
 

@@ -109,7 +109,7 @@ impl Default for ChunkingPolicy {
         let small = ChunkMethod::Cdc(CdcParams::SMALL);
         ChunkingPolicy {
             default: CdcParams::DEFAULT,
-            // One page per chunk: ChromaDB rewrites 17% of its 4 KiB pages
+            // One page per chunk: the reference vector database rewrites 17% of its 4 KiB pages
             // a day, scattered, so any grouping multiplies the churn.
             sqlite_pages_per_chunk: 1,
             rules: ["*.bin", "*.pickle", "*.hnsw"]

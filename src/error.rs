@@ -65,6 +65,9 @@ pub enum Error {
         /// Which object, e.g. "pack 3fa2… blob 9c1e…".
         what: String,
     },
+    /// The repository's encryption mode changed from encrypted to none.
+    #[error("repository {0} was encrypted when this host last opened it and now claims to be unencrypted: refusing to use it (the storage may have been replaced); investigate before trusting it")]
+    Downgrade(String),
     /// An object's structure is invalid.
     #[error("{what} is malformed: {reason}")]
     Corrupt {
@@ -105,9 +108,10 @@ impl Error {
             Error::NotARepository(_) => ErrorKind::NoRepository,
             Error::WrongPassword => ErrorKind::WrongPassword,
             Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
-            Error::Authentication { .. } | Error::Corrupt { .. } | Error::MissingBlob(_) => {
-                ErrorKind::Integrity
-            }
+            Error::Authentication { .. }
+            | Error::Corrupt { .. }
+            | Error::MissingBlob(_)
+            | Error::Downgrade(_) => ErrorKind::Integrity,
             Error::Config(_) => ErrorKind::Config,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Locked(_) => ErrorKind::Locked,

@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
         return;
     }
-    let kind = if data[0] & 1 == 0 { BlobKind::Data } else { BlobKind::Tree };
+    let kind = if data[0] & 1 == 0 {
+        BlobKind::Data
+    } else {
+        BlobKind::Tree
+    };
     let raw_len = u32::from_le_bytes([data[1], data[2], data[3], 0]) as usize;
     let body = &data[4..];
     let id = Id([data[0]; 32]);

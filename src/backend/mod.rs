@@ -33,7 +33,7 @@ pub trait Backend: Send + Sync {
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
     /// Deletes an object.
     fn delete(&self, name: &str) -> Result<()>;
-    /// A local folder for derived data (the SQLite index), when the
-    /// repository is on a local filesystem.
+    /// The repository's own local folder, when it is on a local
+    /// filesystem (temporary packs are written there and renamed in).
     fn local_dir(&self) -> Option<&Path>;
 }

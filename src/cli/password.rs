@@ -1,5 +1,6 @@
-//! Where the password comes from: `OPC_PASSWORD`, `--password-file` /
-//! `OPC_PASSWORD_FILE`, or an interactive prompt. Never an argument.
+//! Where the password comes from, first match wins: `--password-file` /
+//! `OPC_PASSWORD_FILE`, `OPC_PASSWORD`, an interactive prompt. Never an
+//! argument.
 
 use std::io::IsTerminal;
 use std::path::Path;

@@ -30,6 +30,9 @@ impl Default for KdfParams {
     }
 }
 
+/// Largest Argon2 memory a slot may ask for: 4 GiB.
+pub const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+
 /// One key slot, stored as JSON at `keys/<id>`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +113,12 @@ impl KeySlot {
     /// Unwraps the master keys; `Ok(None)` when the password does not fit.
     pub fn open(&self, password: &[u8]) -> Result<Option<MasterKeys>> {
         let bad = |r: &str| Error::corrupt(format!("key slot {}", self.id), r.to_string());
+        if self.version != 1 {
+            return Err(bad(&format!(
+                "slot format {} is not supported; upgrade opc-store",
+                self.version
+            )));
+        }
         let bytes = hex::decode(&self.keys).map_err(|_| bad("keys are not hex"))?;
         match self.kdf.as_str() {
             "none" => Ok(Some(
@@ -119,6 +128,14 @@ impl KeySlot {
                 let params = self
                     .params
                     .ok_or_else(|| bad("missing Argon2 parameters"))?;
+                // Slots are plain files on the storage: a planted slot with
+                // huge costs must not exhaust memory or stall every open.
+                if params.memory_kib > MAX_MEMORY_KIB
+                    || params.iterations > 64
+                    || params.parallelism > 64
+                {
+                    return Err(bad("Argon2 parameters beyond the accepted limits"));
+                }
                 let salt = hex::decode(&self.salt).map_err(|_| bad("salt is not hex"))?;
                 let mut kek = derive(password, &salt, params)?;
                 let opened = Sealer::encrypted(&kek).open(&aad(&self.id), &bytes);

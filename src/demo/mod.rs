@@ -83,7 +83,13 @@ pub fn run(dir: &Path, scale: f64, progress: &dyn Progress) -> Result<DemoReport
     let cfg = Config::load(&cfg_path)?;
 
     let t = Instant::now();
-    let repo = Repository::init(&cfg.repository, Some(PASSWORD), &InitOptions::default())?;
+    // The cache (index) stays inside the demo folder, removed with it.
+    let repo = Repository::init_in(
+        &cfg.repository,
+        Some(PASSWORD),
+        &InitOptions::default(),
+        &dir.join("cache"),
+    )?;
     step(
         "init encrypted repository",
         t,

@@ -55,8 +55,8 @@ pub struct EmailConfig {
     /// SMTP server.
     #[serde(default)]
     pub smtp_host: String,
-    /// SMTP port.
-    #[serde(default = "default_smtp_port")]
+    /// SMTP port (a number, or a string such as `${SMTP_PORT}`).
+    #[serde(default = "default_smtp_port", deserialize_with = "number")]
     pub smtp_port: u16,
     /// SMTP user.
     #[serde(default)]
@@ -102,7 +102,7 @@ pub struct Config {
     pub components: BTreeMap<String, Component>,
     /// Retention in days per snapshot type (defaults: full 7, chromadb 3,
     /// application 14, volumes 30).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number_map")]
     pub retention: BTreeMap<String, u32>,
     /// Cron schedule per snapshot type (defaults: the legacy schedules).
     #[serde(default)]
@@ -110,6 +110,40 @@ pub struct Config {
     /// Notifications.
     #[serde(default)]
     pub notifications: Notifications,
+}
+
+/// A number written as a number or as a string: `${VAR}` expands to text,
+/// and `smtp_port: ${SMTP_PORT}` must work like `smtp_port: 587`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrText<T> {
+    Num(T),
+    Text(String),
+}
+
+impl<T: std::str::FromStr> NumOrText<T> {
+    fn get<E: serde::de::Error>(self) -> Result<T, E> {
+        match self {
+            NumOrText::Num(n) => Ok(n),
+            NumOrText::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| E::custom(format!("expected a whole number, found {s:?}"))),
+        }
+    }
+}
+
+fn number<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + std::str::FromStr>(
+    d: D,
+) -> Result<T, D::Error> {
+    NumOrText::<T>::deserialize(d)?.get()
+}
+
+fn number_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>, D::Error> {
+    BTreeMap::<String, NumOrText<u32>>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| Ok((k, v.get()?)))
+        .collect()
 }
 
 fn default_repository() -> PathBuf {
@@ -122,17 +156,7 @@ fn default_environment() -> String {
 
 fn expand(v: &mut Value, at: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     match v {
-        Value::String(s) => {
-            let had_var = s.contains("${");
-            let out = interpolate(s, at, env)?;
-            // `smtp_port: ${SMTP_PORT}` must give a number, as if written
-            // literally; only values that came from a variable are retyped.
-            *v = match (had_var, out.parse::<i64>(), out.parse::<bool>()) {
-                (true, Ok(n), _) => Value::Number(n.into()),
-                (true, _, Ok(b)) => Value::Bool(b),
-                _ => Value::String(out),
-            };
-        }
+        Value::String(s) => *s = interpolate(s, at, env)?,
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 expand(item, &format!("{at}[{i}]"), env)?;
@@ -245,5 +269,40 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_fill_numbers_and_keep_numeric_text() {
+        let env = |k: &str| match k {
+            "PORT" => Some("2525".to_string()),
+            "PW" => Some("12345".to_string()),
+            _ => None,
+        };
+        let yaml = "components:\n  chromadb: { paths: [/x] }\nretention: { full: '${DAYS:-9}' }\nnotifications:\n  email: { smtp_port: '${PORT}', password: '${PW}' }\n";
+        let c = Config::parse(yaml, "t", &env).unwrap();
+        assert_eq!(c.notifications.email.smtp_port, 2525);
+        assert_eq!(c.notifications.email.password, "12345");
+        assert_eq!(c.retention_days("full"), 9);
+        let bad = Config::parse(&yaml.replace("${PORT}", "nope"), "t", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("smtp_port"), "{bad}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::parse(
+            "components:\n  a: { paths: [/x], exclud: [] }\n",
+            "f.yml",
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("f.yml") && e.contains("exclud"), "{e}");
     }
 }

@@ -49,12 +49,7 @@ pub fn prepare(root: &Path, marker: &RepoMarker) -> Result<PathBuf> {
                 Error::corrupt(format!("cache pin {}", pin_path.display()), e.to_string())
             })?;
             if pin.encryption != "none" && marker.encryption == "none" {
-                return Err(Error::Authentication {
-                    what: format!(
-                        "repository {} (encrypted when this host last opened it, now marked unencrypted)",
-                        marker.id
-                    ),
-                });
+                return Err(Error::Downgrade(marker.id.clone()));
             }
         }
         Err(_) => {

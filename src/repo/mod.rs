@@ -201,10 +201,9 @@ impl Repository {
             ));
         }
         let chunker = Chunker::new(config.chunking.clone(), keys.gear_seed())?;
-        let local = backend
-            .local_dir()
-            .map(Path::to_path_buf)
-            .ok_or_else(|| Error::Invalid("backend has no local folder for the index".into()))?;
+        let local = backend.local_dir().map(Path::to_path_buf).ok_or_else(|| {
+            Error::Invalid("backend has no local folder for temporary packs".into())
+        })?;
         let tmp_dir = local.join("tmp");
         LocalBackend::create_dir(&tmp_dir)?;
         let index_path = cache_dir.join("index.sqlite");
@@ -272,14 +271,25 @@ impl Repository {
         if slots.is_empty() {
             return Err(Error::corrupt("repository", "no key slots in keys/"));
         }
+        // A damaged or hostile slot is skipped so it cannot lock out the
+        // others; its error is reported only when no slot opens.
+        let mut skipped = None;
+        let mut tried = 0;
         for name in &slots {
-            let slot: KeySlot = serde_json::from_slice(&backend.read(name)?)
-                .map_err(|e| Error::corrupt(format!("key slot {name}"), e.to_string()))?;
+            let slot: KeySlot = match serde_json::from_slice(&backend.read(name)?) {
+                Ok(s) => s,
+                Err(e) => {
+                    skipped
+                        .get_or_insert(Error::corrupt(format!("key slot {name}"), e.to_string()));
+                    continue;
+                }
+            };
             if name.rsplit('/').next() != Some(slot.id.as_str()) {
-                return Err(Error::corrupt(
+                skipped.get_or_insert(Error::corrupt(
                     format!("key slot {name}"),
                     "file name differs from its id",
                 ));
+                continue;
             }
             if encrypted && slot.kdf == "none" {
                 // A plaintext slot in an encrypted repository would be a
@@ -294,11 +304,18 @@ impl Repository {
             } else {
                 b""
             };
-            if let Some(k) = slot.open(pw)? {
-                return Ok(k);
+            match slot.open(pw) {
+                Ok(Some(k)) => return Ok(k),
+                Ok(None) => tried += 1,
+                Err(e) => {
+                    skipped.get_or_insert(e);
+                }
             }
         }
-        Err(Error::WrongPassword)
+        match skipped {
+            Some(e) if tried == 0 => Err(e),
+            _ => Err(Error::WrongPassword),
+        }
     }
 
     /// The backend.

@@ -136,7 +136,12 @@ impl Repository {
             // Cached still sealed; authenticated now so a damaged record is
             // reported here rather than on every listing.
             let sealed = self.backend().read(&format!("snapshots/{}", id.to_hex()))?;
-            self.open_object("snapshots", id, &sealed)?;
+            if let Err(e) = self.open_object("snapshots", id, &sealed) {
+                // One damaged record must not block every command; it is
+                // left out of listings and reported.
+                tracing::warn!("snapshot {} is unreadable and skipped: {e}", id.short());
+                continue;
+            }
             self.index().put_snapshot(id, &sealed)?;
         }
         Ok(disk_set.len() as u64)

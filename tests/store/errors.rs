@@ -138,3 +138,41 @@ fn unknown_blob_is_missing() {
     assert!(matches!(err, Error::MissingBlob(_)), "{err:?}");
     assert!(err.to_string().contains(&id.to_hex()), "{err}");
 }
+
+/// A host that opened an encrypted repository refuses it once the storage
+/// claims it is unencrypted, before any key work, so no later backup is
+/// written in the clear.
+#[test]
+fn downgrade_to_unencrypted_is_refused() {
+    let (_tmp, path) = repo_dir();
+    drop(init(&path, &cheap_opts()));
+    let marker = path.join("repo.json");
+    let text = std::fs::read_to_string(&marker).unwrap();
+    assert!(text.contains("xchacha20poly1305"));
+    std::fs::write(&marker, text.replace("xchacha20poly1305", "none")).unwrap();
+    let err = crate::common::open_with(&path, None)
+        .err()
+        .expect("refused");
+    assert!(matches!(err, Error::Downgrade(_)), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+}
+
+/// Key slots are plain files on the storage: a planted slot asking for
+/// absurd Argon2 costs, or a garbled one, must neither stall nor lock out
+/// the real slot.
+#[test]
+fn hostile_key_slots_do_not_lock_out_the_real_one() {
+    let (_tmp, path) = repo_dir();
+    drop(init(&path, &cheap_opts()));
+    let planted = r#"{"version":1,"id":"0000000000000001","created":"x","host":"x","kdf":"argon2id",
+        "params":{"memory_kib":4294967295,"iterations":4294967295,"parallelism":1},
+        "salt":"00","keys":"00"}"#;
+    std::fs::write(path.join("keys/0000000000000001"), planted).unwrap();
+    std::fs::write(path.join("keys/0000000000000002"), b"not json").unwrap();
+    // Without the limits this would try to allocate 4 TiB and abort.
+    assert!(crate::common::open_with(&path, Some(PW)).is_ok());
+    let wrong = crate::common::open_with(&path, Some(b"wrong"))
+        .err()
+        .unwrap();
+    assert!(matches!(wrong, Error::WrongPassword), "{wrong}");
+}

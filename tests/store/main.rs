@@ -3,6 +3,9 @@
 
 mod common;
 
+/// Layer rules of docs/ARCHITECTURE.md, checked on the source.
+mod architecture;
+
 /// Content-defined chunk boundaries survive insertions; SQLite page cuts.
 mod chunking;
 /// Distinct errors for wrong password, no repository, newer version, ...

@@ -106,8 +106,9 @@ pub fn stats(g: &Global) -> Result<u8> {
         human_bytes(s.logical_bytes)
     );
     println!(
-        "unique data:        {} in {} blobs",
+        "unique content:     {} (+ {} of folder listings) in {} blobs",
         human_bytes(s.unique_bytes),
+        human_bytes(s.metadata_bytes),
         s.blobs
     );
     println!(
