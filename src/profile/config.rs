@@ -102,7 +102,7 @@ pub struct Config {
     pub components: BTreeMap<String, Component>,
     /// Retention in days per snapshot type (defaults: full 7, chromadb 3,
     /// application 14, volumes 30).
-    #[serde(default, deserialize_with = "number_map")]
+    #[serde(default)]
     pub retention: BTreeMap<String, u32>,
     /// Cron schedule per snapshot type (defaults: the legacy schedules).
     #[serde(default)]
@@ -137,13 +137,6 @@ fn number<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + std::str::From
     d: D,
 ) -> Result<T, D::Error> {
     NumOrText::<T>::deserialize(d)?.get()
-}
-
-fn number_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>, D::Error> {
-    BTreeMap::<String, NumOrText<u32>>::deserialize(d)?
-        .into_iter()
-        .map(|(k, v)| Ok((k, v.get()?)))
-        .collect()
 }
 
 fn default_repository() -> PathBuf {
@@ -283,7 +276,7 @@ mod tests {
             "PW" => Some("12345".to_string()),
             _ => None,
         };
-        let yaml = "components:\n  chromadb: { paths: [/x] }\nretention: { full: '${DAYS:-9}' }\nnotifications:\n  email: { smtp_port: '${PORT}', password: '${PW}' }\n";
+        let yaml = "components:\n  chromadb: { paths: [/x] }\nretention: { full: 9 }\nnotifications:\n  email: { smtp_port: '${PORT}', password: '${PW}' }\n";
         let c = Config::parse(yaml, "t", &env).unwrap();
         assert_eq!(c.notifications.email.smtp_port, 2525);
         assert_eq!(c.notifications.email.password, "12345");
