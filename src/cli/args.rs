@@ -93,6 +93,25 @@ Examples:
     /// Show what changed between two snapshots
     #[command(after_help = "Example:\n  opc-store diff 3fa2c1d0 latest")]
     Diff(DiffArgs),
+    /// Write a snapshot as a legacy opc_backup_<type>_<time>.tar.gz
+    #[command(after_help = "\
+Examples:
+  opc-store export latest --output-dir /opt/backups/one-place-chat
+  opc-store export latest --component chromadb -o /tmp/chromadb.tar.gz
+  opc-store export 3fa2c1d0 -o - | ssh backup-host 'cat > opc.tar.gz'
+  tar -xzf opc_backup_full_20241201_020000.tar.gz opc_backup_full_20241201_020000/manifest.json -O | jq .")]
+    Export(ExportArgs),
+    /// Import legacy tar.gz backups as snapshots
+    #[command(after_help = "\
+Examples:
+  opc-store import /opt/backups/one-place-chat/opc_backup_full_20241201_020000.tar.gz
+  opc-store import --all /opt/backups/one-place-chat      # oldest first, skips those already imported")]
+    Import(ImportArgs),
+    /// Check a tar.gz backup: gzip, tar and every SHA-256 in its manifest
+    #[command(
+        after_help = "Example:\n  opc-store verify opc_backup_full_20241201_020000.tar.gz && echo good"
+    )]
+    Verify(VerifyArgs),
     /// Repair derived data
     #[command(subcommand)]
     Repair(RepairCommand),
@@ -148,7 +167,7 @@ pub struct SnapshotArgs {
 /// `restore` options.
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Snapshot id prefix, or `latest`
+    /// Snapshot id prefix, `latest`, or a .tar.gz backup file
     pub snapshot: String,
     /// Restore only this component (repeatable)
     #[arg(long = "component", value_name = "NAME")]
@@ -214,4 +233,47 @@ pub struct DemoArgs {
     /// Scale of the generated data set (1 = about 60 MB)
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+}
+
+/// `export` options.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Snapshot id prefix, or `latest`
+    pub snapshot: String,
+    /// Export only this component (once; the archive type names it)
+    #[arg(long = "component", value_name = "NAME")]
+    pub components: Vec<String>,
+    /// Folder for opc_backup_<type>_<YYYYMMDD_HHMMSS>.tar.gz [default: current folder]
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    pub output_dir: Option<PathBuf>,
+    /// Write to FILE instead (`-` for stdout)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// gzip level 1 (fastest) to 9 (smallest)
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub gzip_level: u32,
+}
+
+/// `import` options.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Archive to import
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub file: Option<PathBuf>,
+    /// Import every *.tar.gz / *.tgz in DIR, oldest first, skipping those already imported
+    #[arg(long, value_name = "DIR")]
+    pub all: Option<PathBuf>,
+    /// Snapshot time (RFC 3339) instead of the manifest's or the file name's
+    #[arg(long, value_name = "RFC3339", conflicts_with = "all")]
+    pub time: Option<String>,
+    /// Tag the snapshot (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+/// `verify` options.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Archive to check
+    pub file: PathBuf,
 }

@@ -53,6 +53,9 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Ls(a) => cmd::list::ls(g, a),
         Command::Stats => cmd::list::stats(g),
         Command::Diff(a) => cmd::list::diff(g, a),
+        Command::Export(a) => cmd::tarball::export(g, a),
+        Command::Import(a) => cmd::tarball::import(g, a),
+        Command::Verify(a) => cmd::tarball::verify(g, a),
         Command::Repair(r) => cmd::repair::run(g, r),
         Command::Demo(a) => cmd::demo::run(g, a),
     }

@@ -6,6 +6,7 @@ mod ls;
 mod restore;
 mod snapshot;
 mod stats;
+pub mod tarball;
 mod view;
 
 pub use diff::{diff, Change, ChangeKind};

@@ -139,6 +139,12 @@ pub fn restore(
             for p in &parts {
                 for pp in &p.paths {
                     let path = Path::new(&pp.path);
+                    if !path.is_absolute() {
+                        return Err(Error::Invalid(format!(
+                            "component {} has no original path ({}: it was imported from an archive); restore it with --target",
+                            p.name, pp.path
+                        )));
+                    }
                     if std::fs::symlink_metadata(path).is_ok() && !req.force {
                         return Err(Error::Invalid(format!(
                             "{} exists; pass --force to replace it (the current content is kept as {}.pre-restore-<time>)",

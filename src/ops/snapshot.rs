@@ -138,13 +138,11 @@ pub fn snapshot(
         tags: req.tags.clone(),
         retention_days: req.retention_days,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        imported_from: None,
         parts,
         summary: total,
     };
-    let id = Id::random();
-    let json = serde_json::to_string(&record).expect("snapshot serializes");
-    let sealed = repo.write_object("snapshots", &id, json.as_bytes())?;
-    repo.index().put_snapshot(&id, &sealed)?;
+    let id = commit_record(repo, &record)?;
     Ok(SnapshotReport {
         id,
         snapshot: record,
@@ -152,4 +150,14 @@ pub fn snapshot(
         warnings,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Writes a snapshot record, making the snapshot visible. Call only once
+/// everything it references is durable (after the packer's flush).
+pub(crate) fn commit_record(repo: &Repository, record: &Snapshot) -> Result<Id> {
+    let id = Id::random();
+    let json = serde_json::to_string(record).expect("snapshot serializes");
+    let sealed = repo.write_object("snapshots", &id, json.as_bytes())?;
+    repo.index().put_snapshot(&id, &sealed)?;
+    Ok(id)
 }

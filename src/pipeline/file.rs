@@ -39,8 +39,52 @@ pub(crate) fn store_file(
         .open(path)
         .map_err(io)?;
     let before = f.metadata().map_err(io)?;
+    let (ids, total) = store_stream(&mut f, before.len(), rel, chunker, seed, packer, progress)
+        .map_err(|e| e.map_err(io))?;
+    let after = f.metadata().map_err(io)?;
+    let changed = after.len() != before.len()
+        || after.mtime() != before.mtime()
+        || after.mtime_nsec() != before.mtime_nsec()
+        || total != before.len();
+    Ok(FileContent {
+        ids,
+        bytes: total,
+        changed,
+    })
+}
+
+/// Where storing a stream failed: reading it, or storing what was read.
+pub enum StreamError {
+    /// The source could not be read.
+    Read(std::io::Error),
+    /// The repository refused a blob.
+    Store(Error),
+}
+
+impl StreamError {
+    /// Turns a read failure into a library error with `f`.
+    pub fn map_err(self, f: impl FnOnce(std::io::Error) -> Error) -> Error {
+        match self {
+            StreamError::Read(e) => f(e),
+            StreamError::Store(e) => e,
+        }
+    }
+}
+
+/// Chunks and stores everything `reader` yields, `size_hint` bytes
+/// expected; `rel` (the path in the snapshot) chooses the chunking rule.
+/// Returns the blob ids in order and the byte count.
+pub fn store_stream(
+    reader: &mut dyn Read,
+    size_hint: u64,
+    rel: &[u8],
+    chunker: &Chunker,
+    seed: u64,
+    packer: &Packer<'_>,
+    progress: &dyn Fn(u64),
+) -> std::result::Result<(Vec<Id>, u64), StreamError> {
     let mut head = [0u8; 100];
-    let head_len = read_full(&mut f, &mut head).map_err(io)?;
+    let head_len = read_full(reader, &mut head).map_err(StreamError::Read)?;
     let method = chunker.method_for(rel, &head[..head_len]);
     let mut ids = Vec::new();
     let mut total = 0u64;
@@ -67,33 +111,31 @@ pub(crate) fn store_file(
         }
         Ok(())
     };
-    // Re-chain the header bytes in front of the rest of the file.
-    let mut reader = (&head[..head_len]).chain(&mut f);
+    let store = StreamError::Store;
+    // Re-chain the header bytes in front of the rest of the stream.
+    let mut reader = (&head[..head_len]).chain(reader);
     match method {
-        ChunkMethod::SqlitePages { .. } => {
-            let pages = match method {
-                ChunkMethod::SqlitePages { pages_per_chunk } => pages_per_chunk.max(1) as usize,
-                ChunkMethod::Cdc(_) => 1,
-            };
+        ChunkMethod::SqlitePages { pages_per_chunk } => {
+            let pages = pages_per_chunk.max(1) as usize;
             let page = crate::chunker::sqlite_page_size(&head[..head_len]).unwrap_or(4096) as usize;
             let step = page * pages;
             loop {
                 let mut buf = vec![0u8; step];
-                let n = read_full(&mut reader, &mut buf).map_err(io)?;
+                let n = read_full(&mut reader, &mut buf).map_err(StreamError::Read)?;
                 if n == 0 {
                     break;
                 }
                 buf.truncate(n);
-                push(buf, &mut batch, &mut ids)?;
+                push(buf, &mut batch, &mut ids).map_err(store)?;
                 if n < step {
                     break;
                 }
             }
         }
-        ChunkMethod::Cdc(p) if before.len() <= p.max as u64 => {
+        ChunkMethod::Cdc(p) if size_hint <= p.max as u64 => {
             // Small file: one read, cut in memory (no max-size stream buffer).
-            let mut data = Vec::with_capacity(before.len() as usize);
-            reader.read_to_end(&mut data).map_err(io)?;
+            let mut data = Vec::with_capacity(size_hint as usize);
+            reader.read_to_end(&mut data).map_err(StreamError::Read)?;
             let cdc = FastCDC::with_level_and_seed(
                 &data,
                 p.min,
@@ -107,7 +149,8 @@ pub(crate) fn store_file(
                     data[c.offset..c.offset + c.length].to_vec(),
                     &mut batch,
                     &mut ids,
-                )?;
+                )
+                .map_err(store)?;
             }
         }
         ChunkMethod::Cdc(p) => {
@@ -121,27 +164,18 @@ pub(crate) fn store_file(
             );
             for c in cdc {
                 let c = c.map_err(|e| match e {
-                    fastcdc::v2020::Error::IoError(e) => io(e),
-                    other => io(std::io::Error::other(other.to_string())),
+                    fastcdc::v2020::Error::IoError(e) => StreamError::Read(e),
+                    other => StreamError::Read(std::io::Error::other(other.to_string())),
                 })?;
-                push(c.data, &mut batch, &mut ids)?;
+                push(c.data, &mut batch, &mut ids).map_err(store)?;
             }
         }
     }
-    flush(&mut batch, &mut ids)?;
-    let after = f.metadata().map_err(io)?;
-    let changed = after.len() != before.len()
-        || after.mtime() != before.mtime()
-        || after.mtime_nsec() != before.mtime_nsec()
-        || total != before.len();
-    Ok(FileContent {
-        ids,
-        bytes: total,
-        changed,
-    })
+    flush(&mut batch, &mut ids).map_err(store)?;
+    Ok((ids, total))
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

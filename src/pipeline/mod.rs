@@ -21,6 +21,8 @@ mod scan;
 pub use archive::{ArchiveResult, Archiver};
 pub use restore::{RestoreOptions, RestoreStats, Restorer};
 
+pub use file::{store_stream, StreamError};
+pub use restore::{set_mtime, write_sparse};
 pub use scan::scan_totals;
 
 /// Upper bound of file bytes held in memory per file being read.

@@ -358,7 +358,7 @@ impl<'a> Restorer<'a> {
 
 /// Writes `data` at `off`, leaving 4 KiB blocks of zeros as holes so
 /// sparse files stay sparse (the file is extended by `set_len` at the end).
-fn write_sparse(f: &File, data: &[u8], off: u64) -> std::io::Result<()> {
+pub fn write_sparse(f: &File, data: &[u8], off: u64) -> std::io::Result<()> {
     const BLOCK: usize = 4096;
     let mut start = 0;
     while start < data.len() {
@@ -381,9 +381,15 @@ fn write_sparse(f: &File, data: &[u8], off: u64) -> std::io::Result<()> {
 }
 
 fn set_times(dest: &Path, node: &Node) -> Result<()> {
+    set_mtime(dest, node.mtime_ns)
+}
+
+/// Sets access and modification time of `dest` (not following symlinks)
+/// to `mtime_ns` nanoseconds since the epoch.
+pub fn set_mtime(dest: &Path, mtime_ns: i64) -> Result<()> {
     let ts = TimeSpec::new(
-        node.mtime_ns.div_euclid(1_000_000_000),
-        node.mtime_ns.rem_euclid(1_000_000_000),
+        mtime_ns.div_euclid(1_000_000_000),
+        mtime_ns.rem_euclid(1_000_000_000),
     );
     nix::sys::stat::utimensat(None, dest, &ts, &ts, UtimensatFlags::NoFollowSymlink)
         .map_err(|e| Error::io("setting times of", dest, e.into()))

@@ -83,6 +83,9 @@ pub struct Snapshot {
     pub retention_days: Option<u32>,
     /// opc-store version that wrote it.
     pub tool_version: String,
+    /// File name of the archive it was imported from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<String>,
     /// Parts captured.
     pub parts: Vec<Part>,
     /// Totals over all parts.

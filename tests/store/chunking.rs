@@ -41,7 +41,10 @@ fn lost_before_resync(repo: &Repository, data: &[u8], prefix: &[u8], p: CdcParam
     }
     let lost = before.iter().take_while(|c| !after.contains(*c)).count();
     assert!(lost < before.len(), "cut points never came back in step");
-    let relost = before[lost..].iter().filter(|c| !after.contains(*c)).count();
+    let relost = before[lost..]
+        .iter()
+        .filter(|c| !after.contains(*c))
+        .count();
     assert_eq!(relost, 0, "chunks lost after cut points were back in step");
     lost
 }

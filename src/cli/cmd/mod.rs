@@ -6,3 +6,4 @@ pub mod list;
 pub mod repair;
 pub mod restore;
 pub mod snapshot;
+pub mod tarball;

@@ -10,6 +10,9 @@ use crate::cli::{exit, open_from, print_json};
 
 /// Restores.
 pub fn run(g: &Global, a: &RestoreArgs) -> Result<u8> {
+    if crate::cli::cmd::tarball::is_archive(&a.snapshot) {
+        return crate::cli::cmd::tarball::restore_archive(g, a);
+    }
     let (repo, _) = open_from(g)?;
     let req = RestoreRequest {
         snapshot: a.snapshot.clone(),
