@@ -26,3 +26,13 @@ pub fn human_bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[u])
     }
 }
+
+/// Crash-test hook: when the environment variable `OPC_FAULT` equals
+/// `point`, the process kills itself with SIGKILL right here, exactly as a
+/// `kill -9` or power cut would stop it. Tests use it to prove that every
+/// step of prune is crash-safe; it costs one environment lookup.
+pub fn fault_point(point: &str) {
+    if std::env::var_os("OPC_FAULT").is_some_and(|v| v == point) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}

@@ -44,6 +44,9 @@ pub struct Global {
     /// Local cache folder (the index) [default: $XDG_CACHE_HOME/opc-store or ~/.cache/opc-store]
     #[arg(long, global = true, env = "OPC_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// How long to wait for a repository lock held by another process, e.g. 30s, 10min, 2h
+    #[arg(long, global = true, env = "OPC_LOCK_WAIT", value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub lock_wait: std::time::Duration,
     /// Print machine-readable JSON on stdout
     #[arg(long, global = true)]
     pub json: bool,
@@ -112,6 +115,22 @@ Examples:
         after_help = "Example:\n  opc-store verify opc_backup_full_20241201_020000.tar.gz && echo good"
     )]
     Verify(VerifyArgs),
+    /// Remove snapshots by retention policy (per-type days plus --keep-* rules) or by id
+    #[command(after_help = "\
+Examples:
+  opc-store forget --dry-run                     # what the per-type retention days would remove, and why the rest stays
+  opc-store forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune
+  opc-store forget --type chromadb --keep-last 10
+  opc-store forget 3fa2c1d0                       # exactly this snapshot")]
+    Forget(ForgetArgs),
+    /// Free the space of data no snapshot references
+    #[command(
+        after_help = "Examples:\n  opc-store prune --dry-run\n  opc-store prune --max-unused 5"
+    )]
+    Prune(PruneArgs),
+    /// Remove stale locks (of processes gone from this host), or all with --remove-all
+    #[command(after_help = "Example:\n  opc-store unlock")]
+    Unlock(UnlockArgs),
     /// Repair derived data
     #[command(subcommand)]
     Repair(RepairCommand),
@@ -276,4 +295,69 @@ pub struct ImportArgs {
 pub struct VerifyArgs {
     /// Archive to check
     pub file: PathBuf,
+}
+
+/// `forget` options.
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Forget exactly these snapshots (id prefixes) instead of applying the policy
+    pub ids: Vec<String>,
+    /// Only snapshots of this type (full or a component)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Keep the newest N of each type
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep the newest of each of the last N hours
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<usize>,
+    /// Keep the newest of each of the last N days
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+    /// Keep the newest of each of the last N weeks
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+    /// Keep the newest of each of the last N months
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
+    /// Keep the newest of each of the last N years
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<usize>,
+    /// Keep everything within this span of the newest snapshot, e.g. 14d, 1y6m
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within: Option<String>,
+    /// Keep snapshots with this tag (repeatable)
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    pub keep_tags: Vec<String>,
+    /// Show what would be removed and why the rest is kept; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Prune afterwards
+    #[arg(long)]
+    pub prune: bool,
+    /// With --prune: repack packs with more than PCT % unused bytes
+    #[arg(long, value_name = "PCT", default_value_t = 10.0)]
+    pub max_unused: f64,
+    /// Reference time instead of now (RFC 3339), for replaying a schedule
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
+}
+
+/// `prune` options.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Report what would be freed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Repack packs with more than PCT % unused bytes
+    #[arg(long, value_name = "PCT", default_value_t = 10.0)]
+    pub max_unused: f64,
+}
+
+/// `unlock` options.
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    /// Remove every lock, also those of other hosts (only when nothing runs)
+    #[arg(long)]
+    pub remove_all: bool,
 }

@@ -56,6 +56,9 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Export(a) => cmd::tarball::export(g, a),
         Command::Import(a) => cmd::tarball::import(g, a),
         Command::Verify(a) => cmd::tarball::verify(g, a),
+        Command::Forget(a) => cmd::retention::forget(g, a),
+        Command::Prune(a) => cmd::retention::prune(g, a),
+        Command::Unlock(a) => cmd::retention::unlock(g, a),
         Command::Repair(r) => cmd::repair::run(g, r),
         Command::Demo(a) => cmd::demo::run(g, a),
     }
@@ -129,6 +132,28 @@ fn open_from(g: &Global) -> Result<(Repository, Option<Config>)> {
     };
     let path = repo_path(g, cfg.as_ref())?;
     Ok((open_repo(g, &path)?, cfg))
+}
+
+/// Takes a repository lock for `command`, waiting up to `--lock-wait`
+/// and saying so when it has to wait.
+fn lock<'r>(
+    g: &Global,
+    repo: &'r Repository,
+    kind: opc_store::repo::LockKind,
+    command: &str,
+) -> Result<opc_store::repo::RepoLock<'r>> {
+    let quiet = g.quiet;
+    let wait = g.lock_wait;
+    let lock = repo.lock(kind, command, wait, &|holder| {
+        if !quiet {
+            eprintln!(
+                "waiting up to {} for {}",
+                humantime::format_duration(wait),
+                holder.describe()
+            );
+        }
+    })?;
+    Ok(lock)
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -6,15 +6,19 @@ pub mod blob;
 mod cache;
 pub mod config;
 pub mod index;
+mod lock;
 pub mod pack;
 mod packer;
 mod rebuild;
+mod repack;
 
 pub use cache::cache_root;
 pub use config::{InitOptions, RepoConfig, RepoMarker, FORMAT_VERSION};
 pub use index::{BlobLocation, Index, IndexTotals};
+pub use lock::{LockInfo, LockKind, RepoLock};
 pub use packer::{Packer, PackerStats};
 pub use rebuild::RebuildReport;
+pub use repack::RepackStats;
 
 use std::path::{Path, PathBuf};
 

@@ -12,18 +12,31 @@ use crate::cli::{exit, open_from, print_json};
 
 /// `opc-store snapshots`.
 pub fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<u8> {
-    let (repo, _) = open_from(g)?;
-    let all: Vec<_> = snap::list(&repo)?
+    let (repo, cfg) = open_from(g)?;
+    let every = snap::list(&repo)?;
+    // Expiry under the standing policy (per-type retention days).
+    let policy = opc_store::ops::policy::Policy {
+        rules: Default::default(),
+        retention_days: crate::cli::cmd::retention::retention_map(&repo, cfg.as_ref())?,
+    };
+    let verdicts =
+        opc_store::ops::policy::apply(&every, &policy, chrono::Local::now().fixed_offset());
+    let all: Vec<_> = every
         .into_iter()
-        .filter(|(_, s)| a.component.as_deref().is_none_or(|c| s.part(c).is_some()))
+        .zip(verdicts)
+        .filter(|((_, s), _)| a.component.as_deref().is_none_or(|c| s.part(c).is_some()))
         .collect();
     if g.json {
         let v: Vec<_> = all
             .iter()
-            .map(|(id, s)| {
+            .map(|((id, s), d)| {
                 let mut v = serde_json::to_value(s).expect("serializes");
                 v["id"] = id.to_hex().into();
                 v["short_id"] = id.short().into();
+                v["expires"] = d.expires.clone().into();
+                v["retention_days_applied"] = d.retention_days.into();
+                v["kept_by_policy"] = d.keep.into();
+                v["keep_reasons"] = d.reasons.clone().into();
                 v
             })
             .collect();
@@ -33,7 +46,7 @@ pub fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<u8> {
         "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:>5}  tags",
         "id", "time", "type", "host", "size", "keep"
     );
-    for (id, s) in &all {
+    for ((id, s), _) in &all {
         println!(
             "{:<8}  {:<19}  {:<12}  {:<12}  {:>10}  {:>5}  {}",
             id.short(),

@@ -5,5 +5,6 @@ pub mod init;
 pub mod list;
 pub mod repair;
 pub mod restore;
+pub mod retention;
 pub mod snapshot;
 pub mod tarball;

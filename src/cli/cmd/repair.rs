@@ -10,6 +10,12 @@ pub fn run(g: &Global, r: &RepairCommand) -> Result<u8> {
     match r {
         RepairCommand::Index => {
             let (repo, _) = open_from(g)?;
+            let _lock = crate::cli::lock(
+                g,
+                &repo,
+                opc_store::repo::LockKind::Exclusive,
+                "repair index",
+            )?;
             let rep = repo.rebuild_index().context("rebuilding the index")?;
             if g.json {
                 print_json(&serde_json::json!({

@@ -14,6 +14,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<u8> {
         return crate::cli::cmd::tarball::restore_archive(g, a);
     }
     let (repo, _) = open_from(g)?;
+    let _lock = crate::cli::lock(g, &repo, opc_store::repo::LockKind::Shared, "restore")?;
     let req = RestoreRequest {
         snapshot: a.snapshot.clone(),
         parts: a.components.clone(),

@@ -25,6 +25,7 @@ pub fn run(g: &Global, a: &SnapshotArgs) -> Result<u8> {
     }
     let path = repo_path(g, Some(&cfg))?;
     let repo = open_repo(g, &path)?;
+    let _lock = crate::cli::lock(g, &repo, opc_store::repo::LockKind::Shared, "snapshot")?;
     let bar = Bar::new(g.quiet || g.json, "snapshot");
     let report = opc_store::ops::snapshot(&repo, &req, &bar);
     bar.finish();

@@ -22,6 +22,7 @@ pub fn is_archive(arg: &str) -> bool {
 /// Exports a snapshot.
 pub fn export(g: &Global, a: &ExportArgs) -> Result<u8> {
     let (repo, _) = open_from(g)?;
+    let _lock = crate::cli::lock(g, &repo, opc_store::repo::LockKind::Shared, "export")?;
     let req = ExportRequest {
         snapshot: a.snapshot.clone(),
         parts: a.components.clone(),
@@ -112,6 +113,7 @@ pub fn export(g: &Global, a: &ExportArgs) -> Result<u8> {
 /// Imports one archive or a folder of them.
 pub fn import(g: &Global, a: &ImportArgs) -> Result<u8> {
     let (repo, cfg) = open_from(g)?;
+    let _lock = crate::cli::lock(g, &repo, opc_store::repo::LockKind::Shared, "import")?;
     let mut req = ImportRequest {
         environment: cfg.map(|c| c.environment).unwrap_or_default(),
         tags: a.tags.clone(),

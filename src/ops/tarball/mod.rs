@@ -20,7 +20,10 @@ mod writer;
 pub use export::{plan_export, write_export, ExportPlan, ExportReport, ExportRequest};
 pub use extract::{extract, ExtractReport, ExtractRequest};
 pub use import::{already_imported, import, ImportReport, ImportRequest};
-pub use manifest::{Manifest, ManifestComponent, ManifestFile, ManifestPath, MANIFEST_FORMAT};
+pub use manifest::{
+    read_loose, LooseManifest, Manifest, ManifestComponent, ManifestFile, ManifestPath,
+    MANIFEST_FORMAT,
+};
 pub use name::{backup_name, parse_backup_name, strip_archive_suffix};
 pub use reader::{for_each_member, open_archive, Member, MemberKind};
 pub use verify::{verify_archive, VerifyReport};

@@ -44,6 +44,9 @@ pub struct IndexTotals {
     pub data_raw_bytes: u64,
 }
 
+/// The indexed blobs of one pack with their locations.
+pub type PackBlobs = Vec<(Id, BlobLocation)>;
+
 /// The index database. Internally serialised; safe to share across threads.
 pub struct Index {
     path: PathBuf,
@@ -189,6 +192,34 @@ impl Index {
         tx.commit().map_err(|e| self.err(e))
     }
 
+    /// In one durable transaction: forgets the packs `old` and their blobs,
+    /// and records the packs `new`. Prune calls this after the new packs
+    /// are durable and before it deletes the old ones.
+    pub fn swap_packs(&self, old: &[Id], new: &[(Id, u64, Vec<PackEntry>)]) -> Result<()> {
+        let mut c = self.conn();
+        // FULL: the commit itself is fsynced, not only ordered (WAL with
+        // NORMAL may lose the last commits on power loss).
+        c.execute_batch("PRAGMA synchronous=FULL;")
+            .map_err(|e| self.err(e))?;
+        let res = (|| {
+            let tx = c.transaction()?;
+            for p in old {
+                tx.execute(
+                    "DELETE FROM blobs WHERE pid = (SELECT pid FROM packs WHERE id = ?1)",
+                    [&p.0[..]],
+                )?;
+                tx.execute("DELETE FROM packs WHERE id = ?1", [&p.0[..]])?;
+            }
+            for (id, size, entries) in new {
+                insert_pack(&tx, id, *size, entries)?;
+            }
+            tx.commit()
+        })();
+        let restore = c.execute_batch("PRAGMA synchronous=NORMAL;");
+        res.map_err(|e| self.err(e))?;
+        restore.map_err(|e| self.err(e))
+    }
+
     /// Forgets a pack and the blobs it held.
     pub fn remove_pack(&self, pack: &Id) -> Result<()> {
         let mut c = self.conn();
@@ -258,6 +289,48 @@ impl Index {
                     raw_length,
                 },
             ));
+        }
+        Ok(out)
+    }
+
+    /// The indexed blobs of each of `packs`, in offset order.
+    pub fn blobs_of_packs(&self, packs: &[Id]) -> Result<Vec<(Id, PackBlobs)>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT b.id, b.kind, b.offset, b.length, b.raw_length FROM blobs b
+                 JOIN packs p ON p.pid = b.pid WHERE p.id = ?1 ORDER BY b.offset",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for pack in packs {
+            let rows = st
+                .query_map([&pack.0[..]], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, u8>(1)?,
+                        r.get::<_, u64>(2)?,
+                        r.get::<_, u32>(3)?,
+                        r.get::<_, u32>(4)?,
+                    ))
+                })
+                .map_err(|e| self.err(e))?;
+            let mut blobs = Vec::new();
+            for row in rows {
+                let (id, kind, offset, length, raw_length) = row.map_err(|e| self.err(e))?;
+                let bad = || Error::corrupt("index", "malformed row");
+                blobs.push((
+                    Id::from_slice(&id).ok_or_else(bad)?,
+                    BlobLocation {
+                        kind: BlobKind::from_u8(kind).ok_or_else(bad)?,
+                        pack: *pack,
+                        offset,
+                        length,
+                        raw_length,
+                    },
+                ));
+            }
+            out.push((*pack, blobs));
         }
         Ok(out)
     }

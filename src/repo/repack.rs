@@ -1,0 +1,129 @@
+//! Rewriting packs for prune: still-used blobs of mostly-unused packs are
+//! copied (sealed bytes as stored, after authenticating them) into new
+//! packs; then the index swaps old for new in one durable transaction; only
+//! then are the old packs deleted. A crash at any point leaves every blob
+//! in at least one durable pack; leftovers are unreferenced packs that the
+//! next prune removes.
+
+use std::collections::HashSet;
+
+use super::blob;
+use super::pack::{pack_name, PackEntry, PackWriter};
+use super::Repository;
+use crate::error::Result;
+use crate::id::Id;
+
+/// What a repack did.
+#[derive(Clone, Debug, Default)]
+pub struct RepackStats {
+    /// Blobs copied into new packs.
+    pub blobs_copied: u64,
+    /// Sealed bytes copied.
+    pub bytes_copied: u64,
+    /// New packs written.
+    pub packs_written: u64,
+    /// Old packs deleted.
+    pub packs_deleted: u64,
+}
+
+impl Repository {
+    /// Copies the blobs of `repack` that `keep` holds into new packs, then
+    /// drops `repack` and `delete` from the index and the backend, in that
+    /// order. `on_pack` is called after each old pack is handled.
+    pub fn repack(
+        &self,
+        repack: &[Id],
+        delete: &[Id],
+        keep: &HashSet<Id>,
+        on_pack: &dyn Fn(),
+    ) -> Result<RepackStats> {
+        let mut stats = RepackStats::default();
+        let mut new_packs: Vec<(Id, u64, Vec<PackEntry>)> = Vec::new();
+        let mut writer: Option<PackWriter> = None;
+        let target = self.config().pack_target_size;
+        let by_pack = self.index().blobs_of_packs(repack)?;
+        let result = (|| -> Result<()> {
+            for (pack, blobs) in &by_pack {
+                let name = pack_name(pack);
+                for (id, loc) in blobs {
+                    if !keep.contains(id) {
+                        continue;
+                    }
+                    let sealed = self
+                        .backend()
+                        .read_range(&name, loc.offset, loc.length as u64)?;
+                    // Authenticate before copying: never carry damage forward.
+                    blob::open(
+                        self.sealer(),
+                        |d| self.blob_id(d),
+                        loc.kind,
+                        id,
+                        &sealed,
+                        loc.raw_length as usize,
+                        &|| format!("blob {} in pack {}", id.short(), pack),
+                    )?;
+                    if writer.is_none() {
+                        writer = Some(PackWriter::create(self.tmp_dir())?);
+                    }
+                    let w = writer.as_mut().expect("just created");
+                    w.add(loc.kind, *id, &sealed, loc.raw_length)?;
+                    stats.blobs_copied += 1;
+                    stats.bytes_copied += sealed.len() as u64;
+                    if w.size() >= target {
+                        let (p, entries, size) = writer
+                            .take()
+                            .expect("open")
+                            .finish(self.sealer(), self.backend())?;
+                        new_packs.push((p, size, entries));
+                        crate::util::fault_point("prune-after-first-new-pack");
+                    }
+                }
+            }
+            if let Some(w) = writer.take() {
+                let (p, entries, size) = w.finish(self.sealer(), self.backend())?;
+                new_packs.push((p, size, entries));
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            if let Some(w) = writer.take() {
+                w.abandon();
+            }
+            // New packs already written stay: unreferenced duplicates, removed
+            // by the next prune. Nothing old was touched.
+            return Err(e);
+        }
+        stats.packs_written = new_packs.len() as u64;
+        crate::util::fault_point("prune-before-index-swap");
+        let old: Vec<Id> = repack.iter().chain(delete).copied().collect();
+        self.index().swap_packs(&old, &new_packs)?;
+        crate::util::fault_point("prune-after-index-swap");
+        for (i, p) in old.iter().enumerate() {
+            if i == 1 {
+                crate::util::fault_point("prune-during-deletes");
+            }
+            self.backend().delete(&pack_name(p))?;
+            stats.packs_deleted += 1;
+            on_pack();
+        }
+        Ok(stats)
+    }
+
+    /// Removes temporary pack files left by interrupted writers. Call only
+    /// under the exclusive lock: a running writer's file looks the same.
+    pub fn remove_stale_temp_files(&self) -> Result<u64> {
+        let mut n = 0;
+        let Ok(rd) = std::fs::read_dir(self.tmp_dir()) else {
+            return Ok(0);
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("pack-") && name.ends_with(".tmp") {
+                std::fs::remove_file(e.path())
+                    .map_err(|err| crate::error::Error::io("removing", e.path(), err))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
