@@ -1,5 +1,5 @@
 //! Library-level integration tests of the repository layer (blobs, packs,
-//! index, keys), without the snapshot pipeline.
+//! index, keys, locks, prune), mostly without the snapshot pipeline.
 
 mod common;
 
@@ -18,6 +18,8 @@ mod padding;
 mod permissions;
 /// No stored plaintext in an encrypted repository's files.
 mod plaintext_leak;
+/// Prune repacks; other clients' caches find moved blobs; locks exclude.
+mod prune_caches;
 /// Blobs round-trip byte for byte at every size edge; dedup stores once.
 mod repo_roundtrip;
 /// Every flipped bit of a pack is detected, never returned as data.
