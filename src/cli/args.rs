@@ -131,6 +131,19 @@ Examples:
     /// Remove stale locks (of processes gone from this host), or all with --remove-all
     #[command(after_help = "Example:\n  opc-store unlock")]
     Unlock(UnlockArgs),
+    /// Check that every snapshot can be restored: structure, and with --read-data every byte
+    #[command(after_help = "\
+Examples:
+  opc-store check                        # structure: keys, packs against the index, every tree and blob reference
+  opc-store check --read-data            # also decrypt and verify every blob
+  opc-store check --read-data-subset 10% # a tenth of the packs, the next tenth on the next run
+  opc-store check --read-data-subset 2/7 # slice 2 of 7 (e.g. by weekday)")]
+    Check(CheckArgs),
+    /// Restore drill: restore the latest snapshot to a temp folder, verify every file, check SQLite databases
+    #[command(
+        after_help = "Examples:\n  opc-store drill chromadb\n  opc-store drill --scratch /var/tmp"
+    )]
+    Drill(DrillArgs),
     /// Repair derived data
     #[command(subcommand)]
     Repair(RepairCommand),
@@ -241,6 +254,18 @@ pub struct DiffArgs {
 pub enum RepairCommand {
     /// Rebuild the SQLite index from the packs and snapshot records
     Index,
+    /// Heal damaged blobs from intact copies; rewrite damaged snapshots without unreadable files
+    Snapshots,
+}
+
+/// `drill` options.
+#[derive(Args, Debug)]
+pub struct DrillArgs {
+    /// Component to drill [default: every component of the latest snapshot]
+    pub component: Option<String>,
+    /// Folder for the temporary restore [default: the system temp folder]
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
 }
 
 /// `demo` options.
@@ -360,4 +385,15 @@ pub struct UnlockArgs {
     /// Remove every lock, also those of other hosts (only when nothing runs)
     #[arg(long)]
     pub remove_all: bool,
+}
+
+/// `check` options.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Read and verify every blob
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read a subset: a percentage (10%, rotating over runs) or a slice N/M
+    #[arg(long, value_name = "SUBSET")]
+    pub read_data_subset: Option<String>,
 }

@@ -59,6 +59,8 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Forget(a) => cmd::retention::forget(g, a),
         Command::Prune(a) => cmd::retention::prune(g, a),
         Command::Unlock(a) => cmd::retention::unlock(g, a),
+        Command::Check(a) => cmd::check::run(g, a),
+        Command::Drill(a) => cmd::check::drill(g, a),
         Command::Repair(r) => cmd::repair::run(g, r),
         Command::Demo(a) => cmd::demo::run(g, a),
     }

@@ -11,6 +11,7 @@ pub mod pack;
 mod packer;
 mod rebuild;
 mod repack;
+mod verify;
 
 pub use cache::cache_root;
 pub use config::{InitOptions, RepoConfig, RepoMarker, FORMAT_VERSION};
@@ -19,6 +20,7 @@ pub use lock::{LockInfo, LockKind, RepoLock};
 pub use packer::{Packer, PackerStats};
 pub use rebuild::RebuildReport;
 pub use repack::RepackStats;
+pub use verify::{PackCheck, PackProblem};
 
 use std::path::{Path, PathBuf};
 

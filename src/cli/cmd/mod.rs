@@ -1,5 +1,6 @@
 //! One file per subcommand (`list` groups the read-only listings).
 
+pub mod check;
 pub mod demo;
 pub mod init;
 pub mod list;

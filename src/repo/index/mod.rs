@@ -220,6 +220,35 @@ impl Index {
         restore.map_err(|e| self.err(e))
     }
 
+    /// Points blob `id` at another stored copy (`repair snapshots` healing
+    /// a damaged blob). The pack must already be indexed.
+    pub fn relocate_blob(&self, id: &Id, pack: &Id, e: &PackEntry) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE blobs SET pid = (SELECT pid FROM packs WHERE id = ?2), kind = ?3,
+                 offset = ?4, length = ?5, raw_length = ?6 WHERE id = ?1",
+                params![
+                    &id.0[..],
+                    &pack.0[..],
+                    e.kind as u8,
+                    e.offset,
+                    e.length,
+                    e.raw_length
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Drops blob `id`'s row, so the next snapshot that meets its content
+    /// stores it again (used for damaged blobs with no intact copy).
+    pub fn forget_blob(&self, id: &Id) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM blobs WHERE id = ?1", [&id.0[..]])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Forgets a pack and the blobs it held.
     pub fn remove_pack(&self, pack: &Id) -> Result<()> {
         let mut c = self.conn();

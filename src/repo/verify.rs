@@ -1,0 +1,208 @@
+//! Repository-level checks used by `check`: every pack's trailer against
+//! the index, and (optionally) every blob's bytes.
+
+use std::collections::{HashMap, HashSet};
+
+use super::blob;
+use super::pack::{pack_id_from_name, pack_name, read_trailer, PackEntry};
+use super::Repository;
+use crate::error::Result;
+use crate::id::Id;
+
+/// One problem found in the packs or the index.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PackProblem {
+    /// The pack concerned (hex).
+    pub pack: String,
+    /// What is wrong.
+    pub problem: String,
+    /// Blobs made unreadable by it.
+    #[serde(skip)]
+    pub blobs: Vec<Id>,
+}
+
+/// What the structural pack check found.
+#[derive(Clone, Debug, Default)]
+pub struct PackCheck {
+    /// Packs on storage.
+    pub packs: u64,
+    /// Blobs listed by their trailers.
+    pub blobs: u64,
+    /// Damage: unreadable trailers, index rows a pack does not back, packs
+    /// the index names that are gone.
+    pub problems: Vec<PackProblem>,
+    /// Packs on storage the index does not know (harmless; garbage for
+    /// prune, or indexed by `repair index`).
+    pub unindexed: Vec<String>,
+}
+
+impl Repository {
+    /// Reads every pack trailer and compares it with the index.
+    pub fn check_packs(&self) -> Result<PackCheck> {
+        use rayon::prelude::*;
+        let names: Vec<String> = self
+            .backend()
+            .list("data")?
+            .into_iter()
+            .filter(|n| pack_id_from_name(n).is_some())
+            .collect();
+        let indexed: HashMap<Id, u64> = self.index().packs()?.into_iter().collect();
+        let mut out = PackCheck {
+            packs: names.len() as u64,
+            ..Default::default()
+        };
+        let on_disk: HashSet<Id> = names.iter().filter_map(|n| pack_id_from_name(n)).collect();
+        for p in indexed.keys() {
+            if !on_disk.contains(p) {
+                out.problems.push(PackProblem {
+                    pack: p.to_hex(),
+                    problem: "is in the index but missing from the repository".into(),
+                    blobs: self.index_rows(p)?,
+                });
+            }
+        }
+        let read: Vec<(Id, Result<Vec<PackEntry>>)> = names
+            .par_iter()
+            .map(|n| {
+                let id = pack_id_from_name(n).expect("filtered");
+                (id, read_trailer(self.backend(), self.sealer(), n))
+            })
+            .collect();
+        for (id, res) in read {
+            match res {
+                Err(e) => out.problems.push(PackProblem {
+                    pack: id.to_hex(),
+                    problem: format!("trailer unreadable: {e}"),
+                    blobs: self.index_rows(&id)?,
+                }),
+                Ok(entries) => {
+                    out.blobs += entries.len() as u64;
+                    if !indexed.contains_key(&id) {
+                        out.unindexed.push(id.to_hex());
+                        continue;
+                    }
+                    let listed: HashMap<Id, &PackEntry> =
+                        entries.iter().map(|e| (e.id, e)).collect();
+                    let rows = self.index().blobs_of_packs(&[id])?;
+                    let mut bad = Vec::new();
+                    for (bid, loc) in rows.into_iter().flat_map(|(_, b)| b) {
+                        let ok = listed.get(&bid).is_some_and(|e| {
+                            e.offset == loc.offset
+                                && e.length == loc.length
+                                && e.kind == loc.kind
+                                && e.raw_length == loc.raw_length
+                        });
+                        if !ok {
+                            bad.push(bid);
+                        }
+                    }
+                    if !bad.is_empty() {
+                        out.problems.push(PackProblem {
+                            pack: id.to_hex(),
+                            problem: format!(
+                                "{} index rows do not match the pack's trailer (run `opc-store repair index`)",
+                                bad.len()
+                            ),
+                            blobs: bad,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn index_rows(&self, pack: &Id) -> Result<Vec<Id>> {
+        Ok(self
+            .index()
+            .blobs_of_packs(&[*pack])?
+            .into_iter()
+            .flat_map(|(_, b)| b.into_iter().map(|(id, _)| id))
+            .collect())
+    }
+
+    /// Reads pack `pack` whole and authenticates every blob its index rows
+    /// name. Returns the damaged blobs with the reason, and bytes read.
+    pub fn verify_pack_data(&self, pack: &Id) -> Result<(Vec<(Id, String)>, u64)> {
+        let name = pack_name(pack);
+        let rows = self.index().blobs_of_packs(&[*pack])?;
+        let rows: Vec<_> = rows.into_iter().flat_map(|(_, b)| b).collect();
+        let bytes = match self.backend().read(&name) {
+            Ok(b) => b,
+            Err(e) => {
+                let why = format!("pack {} cannot be read: {e}", pack.short());
+                return Ok((
+                    rows.into_iter().map(|(id, _)| (id, why.clone())).collect(),
+                    0,
+                ));
+            }
+        };
+        let mut bad = Vec::new();
+        for (id, loc) in rows {
+            let start = loc.offset as usize;
+            let end = start + loc.length as usize;
+            let res = bytes
+                .get(start..end)
+                .ok_or_else(|| format!("pack {} is truncated", pack.short()))
+                .and_then(|sealed| {
+                    blob::open(
+                        self.sealer(),
+                        |d| self.blob_id(d),
+                        loc.kind,
+                        &id,
+                        sealed,
+                        loc.raw_length as usize,
+                        &|| format!("blob {} in pack {}", id.short(), pack.short()),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+                });
+            if let Err(why) = res {
+                bad.push((id, why));
+            }
+        }
+        Ok((bad, bytes.len() as u64))
+    }
+}
+
+impl Repository {
+    /// Every stored copy of the blobs in `ids`, from all pack trailers,
+    /// that authenticates. Used to heal blobs damaged at their indexed
+    /// location.
+    pub fn intact_copies(&self, ids: &HashSet<Id>) -> Result<HashMap<Id, (Id, PackEntry)>> {
+        let mut out = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        for name in self.backend().list("data")? {
+            let Some(pack) = pack_id_from_name(&name) else {
+                continue;
+            };
+            let Ok(entries) = read_trailer(self.backend(), self.sealer(), &name) else {
+                continue;
+            };
+            for e in entries {
+                if !ids.contains(&e.id) || out.contains_key(&e.id) {
+                    continue;
+                }
+                let Ok(sealed) = self.backend().read_range(&name, e.offset, e.length.into()) else {
+                    continue;
+                };
+                let ok = blob::open(
+                    self.sealer(),
+                    |d| self.blob_id(d),
+                    e.kind,
+                    &e.id,
+                    &sealed,
+                    e.raw_length as usize,
+                    &String::new,
+                )
+                .is_ok();
+                if ok {
+                    out.insert(e.id, (pack, e));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
