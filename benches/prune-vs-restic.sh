@@ -25,7 +25,8 @@ fi
 cargo build --release -q
 OPC="$PWD/target/release/opc-store"
 
-export OPC_PASSWORD=bench RESTIC_PASSWORD=bench OPC_CACHE_DIR="$WORK/cache"
+# The demo repository uses the demo password (src/demo/mod.rs).
+export OPC_PASSWORD="opc-store demo password" RESTIC_PASSWORD=bench OPC_CACHE_DIR="$WORK/demo/cache"
 echo "work: $WORK (scale $SCALE, $DAYS days, keep $KEEP)"
 "$OPC" demo --dir "$WORK/demo" --scale "$SCALE" -q >/dev/null
 DATA="$WORK/demo/data"
