@@ -86,6 +86,14 @@ pub fn extract(
                 ),
             ));
         }
+        if let Some(l) = v.outward_symlinks.first() {
+            return Err(Error::corrupt(
+                format!("archive {what}"),
+                format!(
+                    "symlink {l} points outside the target; refusing the archive (nothing was restored). GNU tar would create it; extract such an archive with tar if you trust it"
+                ),
+            ));
+        }
         for c in &req.parts {
             if !v.components.contains(c) {
                 return Err(Error::NotFound(format!(

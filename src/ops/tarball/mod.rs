@@ -13,6 +13,7 @@ mod extract;
 mod import;
 mod manifest;
 mod name;
+mod pax;
 pub(crate) mod reader;
 mod verify;
 mod writer;

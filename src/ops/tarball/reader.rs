@@ -2,12 +2,14 @@
 //! paths that stay inside it. Every way a member could escape is refused
 //! here, once, for import, restore and verify alike.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
+use super::pax::{self, LastPax, PaxSpy};
 use crate::error::{Error, Result};
 use crate::snapshot::Xattr;
 
@@ -87,16 +89,34 @@ pub fn for_each_member(
     let bad = |reason: String| Error::corrupt(format!("archive {what}"), reason);
     let damaged =
         |e: std::io::Error| bad(format!("cannot be read ({e}); it is truncated or damaged"));
-    let mut ar = tar::Archive::new(input);
+    let last_pax: LastPax = Default::default();
+    let mut ar = tar::Archive::new(PaxSpy::new(input, last_pax.clone()));
     let mut top: Option<Vec<u8>> = None;
+    // Symlink members so far: nothing may be placed below one.
+    let mut symlinks: HashSet<Vec<u8>> = HashSet::new();
     for entry in ar.entries().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;
         let ty = entry.header().entry_type();
+        let pax = last_pax.lock().unwrap_or_else(|p| p.into_inner()).take();
         if ty.is_pax_global_extensions() {
             continue;
         }
         let raw = entry.path_bytes().into_owned();
         let (first, rel) = split_top(&raw).map_err(&bad)?;
+        let mut prefix = Vec::new();
+        for c in rel.split(|&b| b == b'/') {
+            if !prefix.is_empty() && symlinks.contains(&prefix) {
+                return Err(bad(format!(
+                    "{} lies below the symlink {}: extracting it would write through the link; refusing the archive",
+                    String::from_utf8_lossy(rel),
+                    String::from_utf8_lossy(&prefix)
+                )));
+            }
+            if !prefix.is_empty() {
+                prefix.push(b'/');
+            }
+            prefix.extend_from_slice(c);
+        }
         match &top {
             None => top = Some(first.to_vec()),
             Some(t) if t.as_slice() != first => {
@@ -130,21 +150,19 @@ pub fn for_each_member(
         };
         let link = entry.link_name_bytes().map(|l| l.into_owned());
         let mut xattrs = Vec::new();
-        if let Some(pax) = entry.pax_extensions().map_err(damaged)? {
-            for ext in pax {
-                let ext = ext.map_err(damaged)?;
-                let key = ext.key_bytes();
+        // Only when the crate saw a PAX header for this member is the
+        // spied block this member's (and not, say, a global header's).
+        let has_pax = entry.pax_extensions().map_err(damaged)?.is_some();
+        if let (true, Some(pax)) = (has_pax, pax) {
+            for (key, value) in pax::records(&pax).map_err(&bad)? {
                 if key == b"mtime" {
-                    if let Some(ns) = std::str::from_utf8(ext.value_bytes())
-                        .ok()
-                        .and_then(parse_pax_time)
-                    {
+                    if let Some(ns) = std::str::from_utf8(&value).ok().and_then(parse_pax_time) {
                         mtime_ns = ns;
                     }
                 } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                     xattrs.push(Xattr {
                         name: name.to_vec(),
-                        value: ext.value_bytes().to_vec(),
+                        value,
                     });
                 }
             }
@@ -185,6 +203,12 @@ pub fn for_each_member(
         if kind != MemberKind::File {
             size = 0;
         }
+        if matches!(kind, MemberKind::Symlink(_)) {
+            symlinks.insert(rel.to_vec());
+        } else {
+            // A later member of the same name replaces the link.
+            symlinks.remove(rel);
+        }
         let m = Member {
             rel: rel.to_vec(),
             kind,
@@ -198,6 +222,10 @@ pub fn for_each_member(
         };
         f(&m, &mut entry)?;
     }
+    // Read to the end so gzip checks its CRC and length trailer: damage in
+    // data no manifest digest covers would otherwise go unnoticed.
+    let mut rest = ar.into_inner();
+    std::io::copy(&mut rest, &mut std::io::sink()).map_err(damaged)?;
     top.map(|t| String::from_utf8_lossy(&t).into_owned())
         .ok_or_else(|| bad("it holds no members".into()))
 }

@@ -34,6 +34,10 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
     /// What could not be checked, and why (not failures).
     pub notes: Vec<String>,
+    /// Symlinks whose target leaves the folder they would be restored
+    /// under (absolute, or too many `..`): data, but `restore FILE`
+    /// refuses them.
+    pub outward_symlinks: Vec<String>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -71,6 +75,15 @@ pub fn verify_archive(path: &Path, progress: &dyn Progress) -> Result<VerifyRepo
             let c = String::from_utf8_lossy(c).into_owned();
             if c != "manifest.json" && !rep.components.contains(&c) {
                 rep.components.push(c);
+            }
+        }
+        if let MemberKind::Symlink(t) = &m.kind {
+            if !super::reader::link_stays_inside(&m.rel, t) {
+                rep.outward_symlinks.push(format!(
+                    "{} -> {}",
+                    String::from_utf8_lossy(&m.rel),
+                    String::from_utf8_lossy(t)
+                ));
             }
         }
         match &m.kind {
