@@ -20,5 +20,8 @@ mod metadata;
 mod repository_errors;
 /// Restore layouts, component isolation, in-place restore and `--force`.
 mod snapshot_restore;
+/// Legacy tar.gz archives: export, import, verify, restore FILE; peers
+/// (GNU tar, gzip, jq, Python's tarfile) and hostile archives.
+mod tarball;
 /// Unreadable files and sockets: skipped with a warning, exit 1.
 mod warnings;

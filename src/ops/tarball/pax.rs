@@ -15,8 +15,11 @@ const BLOCK: usize = 512;
 /// The raw data of the latest PAX `x` header seen in the stream.
 pub type LastPax = Arc<Mutex<Option<Vec<u8>>>>;
 
+/// One PAX record: key and value bytes.
+pub type Record = (Vec<u8>, Vec<u8>);
+
 /// Parses PAX records; errors on a record whose length does not fit.
-pub fn records(mut data: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+pub fn records(mut data: &[u8]) -> Result<Vec<Record>, String> {
     let mut out = Vec::new();
     while !data.is_empty() {
         // Trailing NUL padding ends the block.
