@@ -191,6 +191,7 @@ pub fn check(repo: &Repository, read: &ReadData, progress: &dyn Progress) -> Res
         clean: HashSet::new(),
         found: &mut by_problem,
         trees: 0,
+        seen_bad: HashSet::new(),
     };
     let snaps = snap::list(repo)?;
     rep.snapshots = snaps.len() as u64;
@@ -212,11 +213,14 @@ pub fn check(repo: &Repository, read: &ReadData, progress: &dyn Progress) -> Res
         }
     }
     rep.trees = walker.trees;
-    // Damaged blobs no snapshot uses are still reported (they waste space).
-    let used_problems: HashSet<String> = by_problem.keys().cloned().collect();
-    for why in bad.values() {
-        if !used_problems.contains(why) {
-            by_problem.entry(why.clone()).or_default();
+    let seen_bad = std::mem::take(&mut walker.seen_bad);
+    // Damaged blobs no snapshot uses are still reported (they waste space);
+    // blobs below a lost folder listing are not reached, but share the
+    // reported problem's cause.
+    let seen_reasons: HashSet<&String> = seen_bad.iter().filter_map(|id| bad.get(id)).collect();
+    for (id, why) in &bad {
+        if !seen_bad.contains(id) && !seen_reasons.contains(why) && !by_problem.contains_key(why) {
+            by_problem.insert(why.clone(), Vec::new());
         }
     }
     for g in general {
@@ -240,6 +244,8 @@ struct Walker<'a> {
     clean: HashSet<Id>,
     found: &'a mut BTreeMap<String, Vec<Affected>>,
     trees: u64,
+    // Damaged blobs some snapshot references.
+    seen_bad: HashSet<Id>,
 }
 
 impl Walker<'_> {
@@ -250,8 +256,9 @@ impl Walker<'_> {
         });
     }
 
-    fn blob_problem(&self, id: &Id) -> Option<String> {
+    fn blob_problem(&mut self, id: &Id) -> Option<String> {
         if let Some(why) = self.bad.get(id) {
+            self.seen_bad.insert(*id);
             return Some(why.clone());
         }
         match self.repo.has_blob(id) {

@@ -89,12 +89,14 @@ pub fn prune(
     report.packs = packs.len() as u64;
     report.bytes = packs.values().sum();
     let mut used_in: HashMap<Id, u64> = HashMap::new();
+    let mut unused_in: HashMap<Id, u64> = HashMap::new();
     for (id, loc) in repo.index().all_blobs()? {
         if used.contains(&id) {
             *used_in.entry(loc.pack).or_default() += u64::from(loc.length);
             report.used_blobs += 1;
             report.used_bytes += u64::from(loc.length);
         } else {
+            *unused_in.entry(loc.pack).or_default() += u64::from(loc.length);
             report.unused_blobs += 1;
         }
     }
@@ -102,7 +104,10 @@ pub fn prune(
     let mut repack = Vec::new();
     for (pack, size) in &packs {
         let u = used_in.get(pack).copied().unwrap_or(0);
-        let unused = size.saturating_sub(u);
+        // Unused = indexed blobs nobody references. Header and trailer are
+        // not waste, and duplicate copies without index rows are not
+        // counted: a pack that holds only those is deleted below.
+        let unused = unused_in.get(pack).copied().unwrap_or(0);
         if u == 0 {
             delete.push(*pack);
             report.bytes_freed += size;

@@ -39,6 +39,8 @@ pub struct RepairReport {
     pub damaged_blobs: u64,
     /// Of those, healed from an intact copy.
     pub healed_blobs: u64,
+    /// Packs with an unreadable trailer whose intact blobs were rewritten.
+    pub salvaged_packs: u64,
     /// Snapshots rewritten.
     pub snapshots: Vec<RepairedSnapshot>,
 }
@@ -52,6 +54,26 @@ pub fn repair_snapshots(
     lock.require_exclusive()?;
     repo.sync_packs()?;
     let mut rep = RepairReport::default();
+    // A pack whose trailer is lost but whose blobs are intact is rewritten
+    // from the index's rows: without it a rebuilt index would lose them.
+    for p in repo.check_packs()?.problems {
+        if !p.problem.starts_with("trailer unreadable") || p.blobs.is_empty() {
+            continue;
+        }
+        let Some(pack) = Id::from_hex(&p.pack) else {
+            continue;
+        };
+        let (bad, _) = repo.verify_pack_data(&pack)?;
+        let bad: HashSet<Id> = bad.into_iter().map(|(id, _)| id).collect();
+        let keep: HashSet<Id> = p
+            .blobs
+            .iter()
+            .filter(|b| !bad.contains(b))
+            .copied()
+            .collect();
+        repo.repack(&[pack], &[], &keep, &|| {})?;
+        rep.salvaged_packs += 1;
+    }
     let bad = damaged_blobs(repo, progress)?;
     rep.damaged_blobs = bad.len() as u64;
     let copies = repo.intact_copies(&bad)?;
@@ -65,7 +87,16 @@ pub fn repair_snapshots(
     // Now every indexed blob is intact: unreadable = not indexed.
     let packer = repo.packer();
     let mut rewritten = Vec::new();
-    for (sid, s) in snap::list(repo)? {
+    let all = snap::list(repo)?;
+    let already: HashSet<String> = all
+        .iter()
+        .flat_map(|(_, s)| s.tags.iter())
+        .filter_map(|t| t.strip_prefix("repaired-from:").map(str::to_string))
+        .collect();
+    for (sid, s) in all {
+        if already.contains(&sid.short()) {
+            continue; // repaired by an earlier run; its copy stands
+        }
         let mut removed = Vec::new();
         let mut parts = Vec::new();
         let mut changed = false;

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::file::store_file;
+use super::file::{store_file, FileError};
 use super::scan::join_rel;
 use super::Progress;
 use crate::error::{Error, Result};
@@ -42,6 +42,8 @@ pub struct Archiver<'a> {
     seed: u64,
     summary: Mutex<Summary>,
     warnings: Mutex<Vec<String>>,
+    // The first repository error: it ends the walk and fails the snapshot.
+    fatal: Mutex<Option<Error>>,
     // Content of multiply-linked inodes already stored in this run.
     hardlinks: Mutex<HashMap<(u64, u64), Vec<Id>>>,
 }
@@ -63,6 +65,7 @@ impl<'a> Archiver<'a> {
             seed: gear_seed,
             summary: Mutex::new(Summary::default()),
             warnings: Mutex::new(Vec::new()),
+            fatal: Mutex::new(None),
             hardlinks: Mutex::new(HashMap::new()),
         }
     }
@@ -102,7 +105,11 @@ impl<'a> Archiver<'a> {
                 name = [base.as_slice(), format!("-{k}").as_bytes()].concat();
             }
             let parent_node = parent_tree.as_ref().and_then(|t| t.get(&name));
-            match self.entry(path, Vec::new(), &name, parent_node) {
+            let entry = self.entry(path, Vec::new(), &name, parent_node);
+            if let Some(e) = self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(e);
+            }
+            match entry {
                 Some(node) => {
                     if node.kind == NodeKind::Symlink {
                         self.warn(format!(
@@ -142,7 +149,17 @@ impl<'a> Archiver<'a> {
 
     /// One entry; `None` when it was skipped with a warning. `rel` is the
     /// path relative to the source root (empty for the root itself).
+    fn failed(&self) -> bool {
+        self.fatal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     fn entry(&self, path: &Path, rel: Vec<u8>, name: &[u8], parent: Option<&Node>) -> Option<Node> {
+        if self.failed() {
+            return None;
+        }
         let mut node = match stat_node(path, name) {
             Ok(n) => n,
             Err(e) => {
@@ -167,6 +184,7 @@ impl<'a> Archiver<'a> {
         };
         match res {
             Ok(()) => Some(node),
+            Err(_) if self.failed() => None,
             Err(e) => {
                 self.warn(format!("skipped: {e}"));
                 None
@@ -195,7 +213,17 @@ impl<'a> Archiver<'a> {
         let mut tree = Tree {
             nodes: children.into_iter().flatten().collect(),
         };
-        node.subtree = Some(self.packer.add(BlobKind::Tree, &tree.encode())?);
+        match self.packer.add(BlobKind::Tree, &tree.encode()) {
+            Ok(id) => node.subtree = Some(id),
+            Err(e) => {
+                let msg = e.to_string();
+                self.fatal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+                return Err(Error::Invalid(msg));
+            }
+        }
         self.count(|s| s.dirs += 1);
         Ok(())
     }
@@ -239,14 +267,23 @@ impl<'a> Archiver<'a> {
         {
             node.content = ids;
         } else {
-            let fc = store_file(
+            let fc = match store_file(
                 path,
                 rel,
                 self.repo.chunker(),
                 self.seed,
                 self.packer,
                 &|n| self.progress.advance(0, n),
-            )?;
+            ) {
+                Ok(fc) => fc,
+                Err(FileError::Source(e)) => return Err(e),
+                Err(FileError::Repo(e)) => {
+                    let msg = e.to_string();
+                    let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
+                    f.get_or_insert(e);
+                    return Err(Error::Invalid(msg));
+                }
+            };
             if fc.changed {
                 self.warn(format!(
                     "{} changed while it was read; the stored copy may be inconsistent",

@@ -21,6 +21,21 @@ pub(crate) struct FileContent {
     pub changed: bool,
 }
 
+/// Why a file could not be stored: its source (skip it, warn) or the
+/// repository (stop the snapshot: nothing after it could be trusted).
+pub(crate) enum FileError {
+    /// Reading the source failed.
+    Source(Error),
+    /// Writing to the repository failed.
+    Repo(Error),
+}
+
+impl From<Error> for FileError {
+    fn from(e: Error) -> Self {
+        FileError::Source(e)
+    }
+}
+
 /// Stores the content of the file at `path` and returns its blob ids.
 pub(crate) fn store_file(
     path: &Path,
@@ -29,7 +44,7 @@ pub(crate) fn store_file(
     seed: u64,
     packer: &Packer<'_>,
     progress: &dyn Fn(u64),
-) -> Result<FileContent> {
+) -> std::result::Result<FileContent, FileError> {
     let io = |e| Error::io("reading", path, e);
     // O_NOFOLLOW: the entry was a regular file when listed; if it was
     // swapped for a symlink since, refuse rather than back up its target.
@@ -40,7 +55,10 @@ pub(crate) fn store_file(
         .map_err(io)?;
     let before = f.metadata().map_err(io)?;
     let (ids, total) = store_stream(&mut f, before.len(), rel, chunker, seed, packer, progress)
-        .map_err(|e| e.map_err(io))?;
+        .map_err(|e| match e {
+            StreamError::Read(e) => FileError::Source(io(e)),
+            StreamError::Store(e) => FileError::Repo(e),
+        })?;
     let after = f.metadata().map_err(io)?;
     let changed = after.len() != before.len()
         || after.mtime() != before.mtime()

@@ -222,8 +222,9 @@ impl<'a> Restorer<'a> {
         if self.opts.verify {
             self.verify(dest, node)?;
         }
-        self.set_xattrs(dest, node);
+        // chown clears security.capability: owner first, then xattrs.
         self.set_owner(dest, node);
+        self.set_xattrs(dest, node);
         f.set_permissions(std::fs::Permissions::from_mode(node.mode))
             .map_err(io)?;
         set_times(dest, node)?;
@@ -332,8 +333,8 @@ impl<'a> Restorer<'a> {
         let mut dirs = std::mem::take(&mut *lock(&self.dirs));
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.as_os_str().len()));
         for (path, node) in &dirs {
-            self.set_xattrs(path, node);
             self.set_owner(path, node);
+            self.set_xattrs(path, node);
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode))
                 .map_err(|e| Error::io("setting permissions of", path, e))?;
             set_times(path, node)?;

@@ -142,6 +142,10 @@ impl Repository {
                 .filter(|(other, _)| *other != id)
                 .find(|(_, o)| kind == LockKind::Exclusive || o.kind == LockKind::Exclusive);
             let Some((_, holder)) = conflict else {
+                // What we saw at open may be stale: a prune may have run
+                // while we waited. Work from what the lock now protects.
+                self.sync_packs()?;
+                self.sync_snapshot_cache()?;
                 return Ok(mine);
             };
             drop(mine);

@@ -94,7 +94,15 @@ impl<'r> Packer<'r> {
             s.writer = Some(PackWriter::create(self.repo.tmp_dir())?);
         }
         let w = s.writer.as_mut().expect("just created");
-        w.add(kind, id, &sealed, data.len() as u32)?;
+        if let Err(e) = w.add(kind, id, &sealed, data.len() as u32) {
+            // A short write leaves part of a blob in the file: every later
+            // offset would be wrong. Drop the pack; the operation fails.
+            if let Some(w) = s.writer.take() {
+                w.abandon();
+            }
+            s.pending.clear();
+            return Err(e);
+        }
         let full = w.size() >= self.repo.config().pack_target_size;
         s.stats.new_blobs += 1;
         s.stats.new_raw_bytes += data.len() as u64;

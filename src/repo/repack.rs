@@ -98,9 +98,15 @@ impl Repository {
         let old: Vec<Id> = repack.iter().chain(delete).copied().collect();
         self.index().swap_packs(&old, &new_packs)?;
         crate::util::fault_point("prune-after-index-swap");
+        // Rewriting a fully used pack of an unencrypted repository gives
+        // the same bytes, hence the same name: that file is the new pack.
+        let written: HashSet<Id> = new_packs.iter().map(|p| p.0).collect();
         for (i, p) in old.iter().enumerate() {
             if i == 1 {
                 crate::util::fault_point("prune-during-deletes");
+            }
+            if written.contains(p) {
+                continue;
             }
             self.backend().delete(&pack_name(p))?;
             stats.packs_deleted += 1;

@@ -14,10 +14,19 @@ mod ids;
 mod incremental;
 /// `init`: creation, refusal to reuse a folder, where the password comes from.
 mod init;
+/// Damage in packs and the index, `check`, `repair snapshots`, `drill`,
+/// and snapshots killed, out of space or racing with their source.
+mod integrity;
+/// Repository locks: concurrent snapshots, prune against a running
+/// snapshot (exit 11 or --lock-wait), stale locks and `unlock`.
+mod locking;
 /// Every kind of entry and its metadata survives snapshot + restore.
 mod metadata;
 /// Not a repository, wrong password, newer format, damaged packs.
 mod repository_errors;
+/// `forget` policies over a year of snapshots, `prune`, and prune killed
+/// at every step.
+mod retention;
 /// Restore layouts, component isolation, in-place restore and `--force`.
 mod snapshot_restore;
 /// Legacy tar.gz archives: export, import, verify, restore FILE; peers

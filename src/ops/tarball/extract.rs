@@ -86,7 +86,10 @@ pub fn extract(
                 ),
             ));
         }
-        if let Some(l) = v.outward_symlinks.first() {
+        let wanted = |l: &&String| {
+            req.parts.is_empty() || req.parts.iter().any(|p| l.starts_with(&format!("{p}/")))
+        };
+        if let Some(l) = v.outward_symlinks.iter().find(wanted) {
             return Err(Error::corrupt(
                 format!("archive {what}"),
                 format!(
@@ -144,7 +147,8 @@ impl Extractor<'_> {
     fn member(&mut self, m: &Member, r: &mut dyn Read) -> Result<()> {
         let part = m.rel.split(|&b| b == b'/').next().unwrap_or_default();
         let part = String::from_utf8_lossy(part).into_owned();
-        let is_component = m.rel.contains(&b'/') || m.kind == MemberKind::Dir;
+        // A component captured from one file is a file at the top.
+        let is_component = m.rel != b"manifest.json";
         if m.rel.is_empty() || !is_component {
             return Ok(()); // the top folder, manifest.json, loose files
         }
@@ -305,6 +309,8 @@ impl Extractor<'_> {
     }
 
     fn meta(&mut self, dest: &Path, m: &Member, xattrs: bool) -> Result<()> {
+        // chown clears security.capability: owner first, then xattrs.
+        self.owner(dest, m);
         if xattrs {
             for x in &m.xattrs {
                 if let Err(e) = xattr::set(dest, OsStr::from_bytes(&x.name), &x.value) {
@@ -316,7 +322,6 @@ impl Extractor<'_> {
                 }
             }
         }
-        self.owner(dest, m);
         std::fs::set_permissions(dest, std::fs::Permissions::from_mode(m.mode))
             .map_err(|e| Error::io("setting permissions of", dest, e))?;
         set_mtime(dest, m.mtime_ns)

@@ -235,7 +235,12 @@ impl State<'_> {
         let (parent, name) = match m.rel.iter().rposition(|&b| b == b'/') {
             Some(i) => (&m.rel[..i], &m.rel[i + 1..]),
             None => {
-                if m.kind != MemberKind::Dir {
+                let listed = self
+                    .manifest
+                    .as_deref()
+                    .and_then(read_loose)
+                    .is_some_and(|l| l.components.iter().any(|c| c.name.as_bytes() == m.rel));
+                if m.kind != MemberKind::Dir && !listed {
                     self.warnings.push(format!(
                         "left out {}: it lies beside the component folders, not in one",
                         String::from_utf8_lossy(&m.rel)
@@ -461,8 +466,43 @@ impl State<'_> {
         }
         let mut children = children;
         for name_bytes in names {
-            let Some(Entry::Dir(dir)) = children.remove(&name_bytes) else {
-                continue;
+            let dir = match children.remove(&name_bytes) {
+                Some(Entry::Dir(d)) => d,
+                // A component captured from a single file.
+                Some(Entry::Leaf(n)) => {
+                    let mut d = DirBuild::default();
+                    d.children.insert(name_bytes.clone(), Entry::Leaf(n));
+                    let name = String::from_utf8_lossy(&name_bytes).into_owned();
+                    let listed = loose.components.iter().find(|c| c.name == name);
+                    let entry = listed
+                        .and_then(|c| c.paths.first())
+                        .map(|p| p.entry.clone())
+                        .unwrap_or_else(|| name.clone());
+                    let path = listed
+                        .and_then(|c| c.paths.first())
+                        .map(|p| p.path.clone())
+                        .unwrap_or_else(|| {
+                            format!("archive:{}/{name}", strip_archive_suffix(&self.file_name))
+                        });
+                    let mut summary = Summary::default();
+                    let mut kids = d.children;
+                    if let Some(Entry::Leaf(n)) = kids.get_mut(&name_bytes) {
+                        n.name = entry.as_bytes().to_vec();
+                    }
+                    let renamed: BTreeMap<Vec<u8>, Entry> = kids
+                        .into_values()
+                        .map(|e| (entry.as_bytes().to_vec(), e))
+                        .collect();
+                    let tree = self.store_children(renamed, &mut summary)?;
+                    parts.push(Part {
+                        name,
+                        tree,
+                        paths: vec![PartPath { path, entry }],
+                        summary,
+                    });
+                    continue;
+                }
+                None => continue,
             };
             let name = String::from_utf8(name_bytes.clone())
                 .map_err(|_| self.bad("a component folder name is not UTF-8".into()))?;

@@ -61,12 +61,16 @@ pub struct ManifestComponent {
     #[serde(default)]
     pub paths: Vec<ManifestPath>,
     /// Regular files (hardlinks counted once).
+    #[serde(default)]
     pub files: u64,
     /// Folders, the component's own included.
+    #[serde(default)]
     pub dirs: u64,
     /// Symlinks, FIFOs and devices.
+    #[serde(default)]
     pub others: u64,
     /// Bytes of file content.
+    #[serde(default)]
     pub size_bytes: u64,
 }
 

@@ -102,6 +102,9 @@ pub fn for_each_member(
             continue;
         }
         let raw = entry.path_bytes().into_owned();
+        if is_dot(&raw) {
+            continue; // `./`, as `tar -C dir .` writes first
+        }
         let (first, rel) = split_top(&raw).map_err(&bad)?;
         let mut prefix = Vec::new();
         for c in rel.split(|&b| b == b'/') {
@@ -159,6 +162,11 @@ pub fn for_each_member(
                     if let Some(ns) = std::str::from_utf8(&value).ok().and_then(parse_pax_time) {
                         mtime_ns = ns;
                     }
+                } else if key.starts_with(b"GNU.sparse.") {
+                    return Err(bad(format!(
+                        "{} is a PAX-format sparse member (tar --sparse --format=posix), which opc-store does not read; re-create the archive with --format=gnu",
+                        String::from_utf8_lossy(&raw)
+                    )));
                 } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                     xattrs.push(Xattr {
                         name: name.to_vec(),
@@ -278,6 +286,10 @@ fn split_top(raw: &[u8]) -> std::result::Result<(&[u8], &[u8]), String> {
         &[][..]
     };
     Ok((first, rest))
+}
+
+fn is_dot(raw: &[u8]) -> bool {
+    raw.split(|&b| b == b'/').all(|c| c.is_empty() || c == b".")
 }
 
 /// `123`, `123.456`, `-1.5` seconds as nanoseconds.

@@ -86,6 +86,21 @@ impl PackWriter {
     /// Seals the trailer, makes the pack durable and moves it into the
     /// backend. Returns the pack id, its entries and its size.
     pub fn finish(
+        self,
+        sealer: &Sealer,
+        backend: &dyn Backend,
+    ) -> Result<(Id, Vec<PackEntry>, u64)> {
+        let path = self.path.clone();
+        let r = self.finish_inner(sealer, backend);
+        if r.is_err() {
+            // A pack that could not be made durable (disk full, I/O error)
+            // is nobody's: do not leave its space taken until a prune.
+            let _ = std::fs::remove_file(&path);
+        }
+        r
+    }
+
+    fn finish_inner(
         mut self,
         sealer: &Sealer,
         backend: &dyn Backend,
