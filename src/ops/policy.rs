@@ -1,6 +1,6 @@
 //! Which snapshots a retention policy keeps, and why.
 //!
-//! Snapshots are grouped by type (`full`, `chromadb`, ...). In each group a
+//! Snapshots are grouped by type (`full` or a component). In each group a
 //! snapshot is kept when any rule keeps it:
 //! - it is the newest of its type (retention never empties a type);
 //! - it is younger than its retention days (recorded on the snapshot at
@@ -229,12 +229,12 @@ mod tests {
         let s = vec![
             snap("full", "2024-12-20T02:00:00+00:00", Some(7), &[]),
             snap("full", "2024-12-29T02:00:00+00:00", Some(7), &[]),
-            snap("volumes", "2024-10-01T02:00:00+00:00", Some(30), &[]),
-            snap("chromadb", "2024-12-30T02:00:00+00:00", None, &[]),
-            snap("chromadb", "2024-12-01T02:00:00+00:00", None, &["keep"]),
+            snap("bulk", "2024-10-01T02:00:00+00:00", Some(30), &[]),
+            snap("vectors", "2024-12-30T02:00:00+00:00", None, &[]),
+            snap("vectors", "2024-12-01T02:00:00+00:00", None, &["keep"]),
         ];
         let mut p = Policy::default();
-        p.retention_days.insert("chromadb".into(), 3);
+        p.retention_days.insert("vectors".into(), 3);
         p.rules.tags = vec!["keep".into()];
         let d = apply(&s, &p, now());
         let keep: Vec<bool> = d.iter().map(|x| x.keep).collect();

@@ -1,5 +1,5 @@
 //! `restore FILE.tar.gz`: writes an archive's components under a target
-//! folder, like the legacy `restore.sh backup_file.tar.gz chromadb`.
+//! folder, like the legacy `restore.sh backup_file.tar.gz <component>`.
 //!
 //! The archive is verified first (structure, hostile members, manifest
 //! digests), so a bad archive writes nothing. While writing, every folder

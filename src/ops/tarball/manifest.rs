@@ -218,12 +218,12 @@ mod tests {
     #[test]
     fn legacy_manifests_are_read_leniently() {
         let m = read_loose(
-            br#"{"backup_type":"chromadb","timestamp":"20241201_020000","components":["chromadb"],"retention_days":"3"}"#,
+            br#"{"backup_type":"vectors","timestamp":"20241201_020000","components":["vectors"],"retention_days":"3"}"#,
         )
         .unwrap();
-        assert_eq!(m.kind.as_deref(), Some("chromadb"));
+        assert_eq!(m.kind.as_deref(), Some("vectors"));
         assert_eq!(m.retention_days, Some(3));
-        assert_eq!(m.components[0].name, "chromadb");
+        assert_eq!(m.components[0].name, "vectors");
         assert!(m.time.is_some());
         assert!(m.full.is_none());
         assert!(read_loose(b"not json").is_none());
