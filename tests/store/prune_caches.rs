@@ -187,8 +187,8 @@ fn a_client_syncing_in_the_middle_of_a_prune_finds_every_blob() {
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
     let repo = init(&path, &small_packs());
-    std::fs::write(src.join("gone"), random_bytes(5, 600_000)).unwrap();
-    std::fs::write(src.join("kept"), random_bytes(6, 600_000)).unwrap();
+    std::fs::write(src.join("gone"), random_bytes(5, 100_000)).unwrap();
+    std::fs::write(src.join("kept"), random_bytes(6, 100_000)).unwrap();
     let first = snap(&repo, &src);
     std::fs::remove_file(src.join("gone")).unwrap();
     let second = snap(&repo, &src);
