@@ -821,7 +821,9 @@ fn snapshots_killed_at_random_points_leave_a_consistent_repository() {
     let mut rng = Rng::from_env_or_clock();
     let mut killed = 0;
     let mut finished = 0;
-    for round in 0..12u64 {
+    // Up to 30 rounds: under load a run is slower, but the loop stops as
+    // soon as enough kills have left a temporary pack behind.
+    for round in 0..30u64 {
         // Fresh data each round, so every run has packs to write.
         write(
             &app.join(format!("gen/{round:02}.dat")),
