@@ -12,7 +12,6 @@ const LEAVES: &[&str] = &[
 /// Each layer with the layers (besides the leaves) it may use.
 const LAYERS: &[(&str, &[&str])] = &[
     ("backend", &[]),
-    ("notify", &[]),
     ("repo", &["backend"]),
     ("snapshot", &["backend", "repo"]),
     ("source", &["snapshot"]),
@@ -23,14 +22,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "profile",
-        &[
-            "backend", "repo", "snapshot", "source", "pipeline", "ops", "notify",
-        ],
+        &["backend", "repo", "snapshot", "source", "pipeline", "ops"],
     ),
     (
         "demo",
         &[
-            "backend", "repo", "snapshot", "source", "pipeline", "ops", "notify", "profile",
+            "backend", "repo", "snapshot", "source", "pipeline", "ops", "profile",
         ],
     ),
 ];
@@ -85,7 +82,7 @@ fn layers_depend_downward_only() {
 #[test]
 fn the_store_never_names_a_component() {
     let store_dirs = [
-        "backend", "repo", "snapshot", "source", "pipeline", "ops", "crypto", "notify",
+        "backend", "repo", "snapshot", "source", "pipeline", "ops", "crypto",
     ];
     let mut files: Vec<PathBuf> = store_dirs
         .iter()
@@ -96,11 +93,7 @@ fn the_store_never_names_a_component() {
     );
     let mut bad = Vec::new();
     for f in files {
-        // `application/json` is a media type, not the component.
-        let text = std::fs::read_to_string(&f)
-            .unwrap()
-            .to_lowercase()
-            .replace("application/json", "");
+        let text = std::fs::read_to_string(&f).unwrap().to_lowercase();
         for word in [
             "chromadb",
             "application",
