@@ -15,6 +15,8 @@
 //! - [`source`]: walking and reading files with their metadata.
 //! - [`pipeline`]: the write path (chunk, hash, compress, seal, pack) and read path.
 //! - [`ops`]: what users ask for: snapshot, restore, ls, diff, stats, repair.
+//! - [`notify`]: Slack, e-mail and webhook notifications about runs (plain
+//!   settings; `profile` builds them from the configuration).
 //! - [`profile`]: the only place that knows One-Place-Chat's components.
 
 #![warn(missing_docs)]
@@ -26,6 +28,7 @@ pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod id;
+pub mod notify;
 pub mod ops;
 pub mod pipeline;
 pub mod profile;

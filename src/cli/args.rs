@@ -144,9 +144,28 @@ Examples:
         after_help = "Examples:\n  opc-store drill chromadb\n  opc-store drill --scratch /var/tmp"
     )]
     Drill(DrillArgs),
+    /// The unattended job: snapshot, retention, prune when due, log, record, notify (never prompts)
+    #[command(after_help = "\
+Examples (legacy scheduled-backup.sh TYPE DAYS):
+  opc-store --config /etc/opc-store/backup-config.yml run full 7
+  BACKUP_TYPE=chromadb RETENTION_DAYS=3 opc-store run
+Exit codes: 0 snapshot taken, 1 taken with warnings, other codes: failed (see opc-store --help).")]
+    Run(RunArgs),
+    /// Last success and failure per type, next run, overdue (exit 17 when overdue or failing)
+    #[command(after_help = "Example:\n  opc-store status --json")]
+    Status(StatusArgs),
     /// Repair derived data
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Generate, install or remove systemd timers or a crontab for unattended runs
+    #[command(after_help = "\
+Examples:
+  opc-store schedule print                              # systemd units for the configured schedules
+  opc-store schedule print --cron --user backup         # /etc/cron.d/opc-store instead
+  sudo opc-store schedule install --randomized-delay 10min
+  opc-store schedule install --root pkg/ --bin /usr/bin/opc-store   # for packaging
+  sudo opc-store schedule remove")]
+    Schedule(ScheduleArgs),
     /// Run a demonstration on generated One-Place-Chat data
     #[command(after_help = "Example:\n  cargo run --release -- demo")]
     Demo(DemoArgs),
@@ -396,4 +415,74 @@ pub struct CheckArgs {
     /// Read a subset: a percentage (10%, rotating over runs) or a slice N/M
     #[arg(long, value_name = "SUBSET")]
     pub read_data_subset: Option<String>,
+}
+
+/// `run` options.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// `full` or a component [default: $BACKUP_TYPE, else full]
+    pub kind: Option<String>,
+    /// Retention in days for this type [default: $RETENTION_DAYS, else the configuration's]
+    pub retention_days: Option<u32>,
+}
+
+/// `status` options.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Reference time instead of now (RFC 3339)
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
+}
+
+/// `schedule` actions.
+#[derive(Args, Debug)]
+pub struct ScheduleArgs {
+    #[command(subcommand)]
+    pub action: ScheduleAction,
+}
+
+/// What `schedule` does.
+#[derive(Subcommand, Debug)]
+pub enum ScheduleAction {
+    /// Write the generated files to stdout, each after a `# file: PATH` line
+    Print(ScheduleOpts),
+    /// Write the files under --root, then enable the timers (systemctl, when --root is /)
+    Install(ScheduleOpts),
+    /// Disable the timers and delete the files `install` wrote
+    Remove(ScheduleOpts),
+}
+
+/// `schedule` options.
+#[derive(Args, Debug)]
+pub struct ScheduleOpts {
+    /// systemd service and timer units (the default)
+    #[arg(long, conflicts_with = "cron")]
+    pub systemd: bool,
+    /// A crontab in /etc/cron.d/opc-store instead
+    #[arg(long)]
+    pub cron: bool,
+    /// User the backups run as
+    #[arg(long, value_name = "NAME", default_value = "backup")]
+    pub user: String,
+    /// Group of the log file [default: the user's name]
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+    /// Install under this folder instead of / (for tests and packaging; no systemctl then)
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Start each run up to this much later, at random, e.g. 10min [default: schedule_randomized_delay]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub randomized_delay: Option<std::time::Duration>,
+    /// The opc-store executable the jobs run [default: this one]
+    #[arg(long, value_name = "PATH")]
+    pub bin: Option<PathBuf>,
+    /// How often logrotate rotates the log
+    #[arg(long, value_name = "WHEN", default_value = "weekly", value_parser = ["daily", "weekly"])]
+    pub logrotate: String,
+    /// Rotated logs kept
+    #[arg(long, value_name = "N", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub logrotate_keep: u32,
+    /// Do not run systemctl, even when installing to /
+    #[arg(long)]
+    pub no_systemctl: bool,
 }

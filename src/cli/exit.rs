@@ -24,6 +24,8 @@ pub const INTEGRITY: u8 = 14;
 pub const CONFIG: u8 = 15;
 /// A named snapshot, component or path does not exist.
 pub const NOT_FOUND: u8 = 16;
+/// `status`: a type is overdue or its last run failed.
+pub const ALERT: u8 = 17;
 
 /// The exit code for an error chain: the first library error in it decides.
 pub fn code_for(err: &anyhow::Error) -> u8 {

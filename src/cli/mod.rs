@@ -61,7 +61,10 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Unlock(a) => cmd::retention::unlock(g, a),
         Command::Check(a) => cmd::check::run(g, a),
         Command::Drill(a) => cmd::check::drill(g, a),
+        Command::Run(a) => cmd::run::run(g, a),
+        Command::Status(a) => cmd::run::status(g, a),
         Command::Repair(r) => cmd::repair::run(g, r),
+        Command::Schedule(a) => cmd::schedule::run(g, a),
         Command::Demo(a) => cmd::demo::run(g, a),
     }
 }

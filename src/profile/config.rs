@@ -8,6 +8,7 @@ use serde_yaml_ng::Value;
 
 use super::interpolate::interpolate;
 use crate::error::{Error, Result};
+use crate::notify::Outcome;
 
 /// One component: what to capture.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -21,14 +22,16 @@ pub struct Component {
 }
 
 /// Slack notification settings (used by scheduled runs).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
-    /// Send notifications.
+    /// Send notifications. Unset: on when a webhook URL is known (here or in
+    /// `SLACK_WEBHOOK`), like the legacy script.
     #[serde(default)]
-    pub enabled: bool,
-    /// Incoming-webhook URL.
-    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Incoming-webhook URL (`webhook` is accepted too); `SLACK_WEBHOOK`
+    /// from the environment when empty.
+    #[serde(default, alias = "webhook")]
     pub webhook_url: String,
     /// Channel for successes.
     #[serde(default = "default_success_channel")]
@@ -36,6 +39,26 @@ pub struct SlackConfig {
     /// Channel for failures.
     #[serde(default = "default_failure_channel")]
     pub failure_channel: String,
+    /// Outcomes sent (default: success, warning, failure).
+    #[serde(default = "all_outcomes")]
+    pub on: Vec<Outcome>,
+}
+
+impl Default for SlackConfig {
+    /// The values of an empty section (the serde defaults).
+    fn default() -> Self {
+        serde_yaml_ng::from_str("{}").expect("every field has a default")
+    }
+}
+
+fn all_outcomes() -> Vec<Outcome> {
+    Outcome::ALL.to_vec()
+}
+fn problem_outcomes() -> Vec<Outcome> {
+    vec![Outcome::Warning, Outcome::Failure]
+}
+fn yes() -> bool {
+    true
 }
 
 fn default_success_channel() -> String {
@@ -46,7 +69,7 @@ fn default_failure_channel() -> String {
 }
 
 /// Email notification settings (used by scheduled runs).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
     /// Send notifications.
@@ -70,6 +93,42 @@ pub struct EmailConfig {
     /// Recipients.
     #[serde(default)]
     pub recipients: Vec<String>,
+    /// Require TLS (STARTTLS, or implicit TLS on port 465); `false` only
+    /// for a relay on the local host.
+    #[serde(default = "yes")]
+    pub starttls: bool,
+    /// Outcomes sent (default: warning, failure).
+    #[serde(default = "problem_outcomes")]
+    pub on: Vec<Outcome>,
+}
+
+impl Default for EmailConfig {
+    /// The values of an empty section (the serde defaults).
+    fn default() -> Self {
+        serde_yaml_ng::from_str("{}").expect("every field has a default")
+    }
+}
+
+/// Generic webhook: the run's event POSTed as JSON.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Send notifications.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Where to POST.
+    #[serde(default)]
+    pub url: String,
+    /// Outcomes sent (default: success, warning, failure).
+    #[serde(default = "all_outcomes")]
+    pub on: Vec<Outcome>,
+}
+
+impl Default for WebhookConfig {
+    /// The values of an empty section (the serde defaults).
+    fn default() -> Self {
+        serde_yaml_ng::from_str("{}").expect("every field has a default")
+    }
 }
 
 fn default_smtp_port() -> u16 {
@@ -86,6 +145,9 @@ pub struct Notifications {
     /// Email.
     #[serde(default)]
     pub email: EmailConfig,
+    /// Generic JSON webhook.
+    #[serde(default)]
+    pub webhook: WebhookConfig,
 }
 
 /// The whole configuration file.
@@ -104,12 +166,19 @@ pub struct Config {
     /// application 14, volumes 30).
     #[serde(default)]
     pub retention: BTreeMap<String, u32>,
-    /// Cron schedule per snapshot type (defaults: the legacy schedules).
+    /// Cron schedule per snapshot type (defaults: the legacy schedules;
+    /// `off` disables one).
     #[serde(default)]
     pub schedules: BTreeMap<String, String>,
+    /// Scheduled runs start up to this much later, at random (e.g. `10min`).
+    #[serde(default, deserialize_with = "duration")]
+    pub schedule_randomized_delay: Option<std::time::Duration>,
     /// Notifications.
     #[serde(default)]
     pub notifications: Notifications,
+    /// Unattended runs: log, state and metrics files, prune interval.
+    #[serde(default)]
+    pub operations: super::operations::Operations,
 }
 
 /// A number written as a number or as a string: `${VAR}` expands to text,
@@ -137,6 +206,18 @@ fn number<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + std::str::From
     d: D,
 ) -> Result<T, D::Error> {
     NumOrText::<T>::deserialize(d)?.get()
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    match text.as_deref().map(str::trim) {
+        None | Some("") | Some("0") => Ok(None),
+        Some(t) => humantime::parse_duration(t).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!("{t:?} is not a duration such as 10min or 1h: {e}"))
+        }),
+    }
 }
 
 fn default_repository() -> PathBuf {
@@ -237,6 +318,12 @@ impl Config {
                 )));
             }
         }
+        for k in self.schedules.keys() {
+            super::schedule::schedule_for(self, k)
+                .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        }
+        super::notifications::validate(&self.notifications)
+            .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
         Ok(())
     }
 

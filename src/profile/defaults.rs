@@ -26,3 +26,12 @@ pub fn schedule(kind: &str) -> Option<&'static str> {
 
 /// The legacy default repository location.
 pub const REPOSITORY: &str = "/opt/backups/one-place-chat/repo";
+
+/// The legacy log file, which scheduled runs append to.
+pub const LOG_FILE: &str = "/var/log/opc-backup.log";
+
+/// The index cache of scheduled runs (systemd's `CacheDirectory=opc-store`).
+pub const CACHE_DIR: &str = "/var/cache/opc-store";
+
+/// Where scheduled runs keep their state (systemd's `StateDirectory=opc-store`).
+pub const STATE_DIR: &str = "/var/lib/opc-store";

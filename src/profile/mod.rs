@@ -3,11 +3,17 @@
 //! into generic requests for `ops`.
 
 mod config;
+pub mod cron;
 pub mod defaults;
 mod interpolate;
+mod notifications;
+pub mod operations;
+pub mod schedule;
+pub mod status;
 
-pub use config::{Component, Config, EmailConfig, Notifications, SlackConfig};
+pub use config::{Component, Config, EmailConfig, Notifications, SlackConfig, WebhookConfig};
 pub use interpolate::interpolate;
+pub use notifications::{notifiers, notifiers_with_env};
 
 use std::path::PathBuf;
 

@@ -27,6 +27,9 @@ mod repository_errors;
 /// `forget` policies over a year of snapshots, `prune`, and prune killed
 /// at every step.
 mod retention;
+/// `schedule print|install|remove`: systemd timers and crontab against the
+/// legacy schedule, install/remove under a root, `systemd-analyze verify`.
+mod schedule;
 /// Restore layouts, component isolation, in-place restore and `--force`.
 mod snapshot_restore;
 /// Legacy tar.gz archives: export, import, verify, restore FILE; peers

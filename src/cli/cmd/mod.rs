@@ -7,5 +7,7 @@ pub mod list;
 pub mod repair;
 pub mod restore;
 pub mod retention;
+pub mod run;
+pub mod schedule;
 pub mod snapshot;
 pub mod tarball;
