@@ -20,7 +20,8 @@ Examples:
 
 Exit codes: 0 ok, 1 completed with warnings, 2 usage, 3 failure, 10 not a repository,
 11 locked, 12 wrong password, 13 repository too new, 14 corruption detected,
-15 invalid configuration, 16 snapshot/component/path not found."
+15 invalid configuration, 16 snapshot/component/path not found,
+17 (status) a type is overdue or failing."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -424,6 +425,9 @@ pub struct RunArgs {
     pub kind: Option<String>,
     /// Retention in days for this type [default: $RETENTION_DAYS, else the configuration's]
     pub retention_days: Option<u32>,
+    /// Append the run's JSON line here [default: operations.log_file, /var/log/opc-backup.log]
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// `status` options.

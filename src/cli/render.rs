@@ -62,3 +62,33 @@ pub fn snapshot_time(rfc3339: &str) -> String {
         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|_| rfc3339.to_string())
 }
+
+/// A time to the minute for tables: `2024-12-01 02:00`.
+pub fn minute_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+/// A coarse age for tables: `45s`, `12m`, `5h03m`, `3d04h`.
+pub fn age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_are_coarse_and_never_negative() {
+        assert_eq!(super::age(-5), "0s");
+        assert_eq!(super::age(59), "59s");
+        assert_eq!(super::age(61), "1m");
+        assert_eq!(super::age(3 * 3600 + 5 * 60), "3h05m");
+        assert_eq!(super::age(2 * 86_400 + 7 * 3600), "2d07h");
+    }
+}

@@ -46,6 +46,10 @@ pub struct Policy {
     pub rules: KeepRules,
     /// Retention days per type, for snapshots that recorded none.
     pub retention_days: BTreeMap<String, u32>,
+    /// Retention days per type that replace what snapshots recorded: the
+    /// legacy `scheduled-backup.sh TYPE DAYS` deleted every backup of the
+    /// type older than DAYS, whatever it was taken with.
+    pub override_days: BTreeMap<String, u32>,
 }
 
 /// The verdict on one snapshot.
@@ -78,8 +82,11 @@ pub fn apply(
     let mut out: Vec<Decision> = snaps
         .iter()
         .map(|(id, s)| {
-            let days = s
-                .retention_days
+            let days = policy
+                .override_days
+                .get(&s.kind)
+                .copied()
+                .or(s.retention_days)
                 .or_else(|| policy.retention_days.get(&s.kind).copied());
             let expires = days.map(|d| s.datetime() + Duration::days(d.into()));
             let mut reasons = Vec::new();
@@ -222,6 +229,22 @@ mod tests {
 
     fn now() -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339("2024-12-31T12:00:00+00:00").unwrap()
+    }
+
+    #[test]
+    fn override_days_replace_recorded_retention() {
+        let s = vec![
+            snap("full", "2024-12-20T02:00:00+00:00", Some(30), &[]),
+            snap("full", "2024-12-29T02:00:00+00:00", Some(30), &[]),
+            snap("bulk", "2024-12-20T02:00:00+00:00", Some(30), &[]),
+            snap("bulk", "2024-12-29T02:00:00+00:00", Some(30), &[]),
+        ];
+        let mut p = Policy::default();
+        p.override_days.insert("full".into(), 7);
+        let d = apply(&s, &p, now());
+        let keep: Vec<bool> = d.iter().map(|x| x.keep).collect();
+        assert_eq!(keep, [false, true, true, true], "only full is overridden");
+        assert_eq!(d[0].retention_days, Some(7));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::interpolate::interpolate;
+use super::interpolate::interpolate_with;
 use crate::error::{Error, Result};
 use crate::notify::Outcome;
 
@@ -179,6 +179,10 @@ pub struct Config {
     /// Unattended runs: log, state and metrics files, prune interval.
     #[serde(default)]
     pub operations: super::operations::Operations,
+    /// Variables under `notifications` that were unset when the file was
+    /// read (expanded to nothing), as messages for `run` to warn about.
+    #[serde(skip)]
+    pub unset_variables: Vec<String>,
 }
 
 /// A number written as a number or as a string: `${VAR}` expands to text,
@@ -228,12 +232,31 @@ fn default_environment() -> String {
     std::env::var("ENVIRONMENT").unwrap_or_else(|_| "production".into())
 }
 
-fn expand(v: &mut Value, at: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+/// Expands variables in every string. Under `notifications`, an unset
+/// variable becomes empty and is recorded in `unset`: its secrets are needed
+/// only when `run` notifies, and `status` or a restore must not fail for want
+/// of `EMAIL_PASSWORD`.
+fn expand(
+    v: &mut Value,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    unset: &mut Vec<String>,
+) -> Result<()> {
     match v {
-        Value::String(s) => *s = interpolate(s, at, env)?,
+        Value::String(s) => {
+            let lenient = at.starts_with("notifications.");
+            *s = interpolate_with(s, at, env, &mut |e| {
+                if lenient {
+                    unset.push(e.to_string());
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?
+        }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                expand(item, &format!("{at}[{i}]"), env)?;
+                expand(item, &format!("{at}[{i}]"), env, unset)?;
             }
         }
         Value::Mapping(m) => {
@@ -247,7 +270,7 @@ fn expand(v: &mut Value, at: &str, env: &dyn Fn(&str) -> Option<String>) -> Resu
                 } else {
                     format!("{at}.{key}")
                 };
-                expand(item, &at, env)?;
+                expand(item, &at, env, unset)?;
             }
         }
         _ => {}
@@ -260,11 +283,13 @@ impl Config {
     pub fn parse(text: &str, origin: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
         let mut v: Value =
             serde_yaml_ng::from_str(text).map_err(|e| Error::Config(format!("{origin}: {e}")))?;
-        expand(&mut v, "", env)?;
-        let cfg: Config = serde_path_to_error::deserialize(v).map_err(|e| {
+        let mut unset = Vec::new();
+        expand(&mut v, "", env, &mut unset)?;
+        let mut cfg: Config = serde_path_to_error::deserialize(v).map_err(|e| {
             let path = e.path().to_string();
             Error::Config(format!("{origin}: {path}: {}", e.into_inner()))
         })?;
+        cfg.unset_variables = unset;
         cfg.validate(origin)?;
         Ok(cfg)
     }
@@ -324,6 +349,23 @@ impl Config {
         }
         super::notifications::validate(&self.notifications)
             .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        let o = &self.operations;
+        // Scheduled jobs run from another folder than the one the file was
+        // written in: relative paths would land somewhere unexpected.
+        for (key, p) in [
+            ("log_file", Some(&o.log_file)),
+            ("state_file", Some(&o.state_file)),
+        ]
+        .into_iter()
+        .chain([("metrics_file", o.metrics_file.as_ref())])
+        {
+            if let Some(p) = p.filter(|p| !p.is_absolute()) {
+                return Err(Error::Config(format!(
+                    "{origin}: operations.{key}: {} must be absolute",
+                    p.display()
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -372,6 +414,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(bad.contains("smtp_port"), "{bad}");
+    }
+
+    #[test]
+    fn unset_notification_secrets_do_not_stop_loading_but_others_do() {
+        let yaml = "repository: /r\ncomponents:\n  chromadb: { paths: [/x] }\nnotifications:\n  email: { password: '${EMAIL_PASSWORD}' }\n";
+        let c = Config::parse(yaml, "t", &|_| None).unwrap();
+        assert_eq!(c.notifications.email.password, "");
+        assert_eq!(c.unset_variables.len(), 1);
+        assert!(
+            c.unset_variables[0].contains("notifications.email.password")
+                && c.unset_variables[0].contains("EMAIL_PASSWORD"),
+            "{:?}",
+            c.unset_variables
+        );
+        let e = Config::parse(&yaml.replace("/r", "${REPO}"), "t", &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("repository") && e.contains("REPO"), "{e}");
     }
 
     #[test]

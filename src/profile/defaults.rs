@@ -35,3 +35,7 @@ pub const CACHE_DIR: &str = "/var/cache/opc-store";
 
 /// Where scheduled runs keep their state (systemd's `StateDirectory=opc-store`).
 pub const STATE_DIR: &str = "/var/lib/opc-store";
+
+/// Optional environment file of the systemd services: notification secrets
+/// and `ENVIRONMENT`, kept out of the configuration and the units.
+pub const ENV_FILE: &str = "/etc/opc-store/env";

@@ -5,7 +5,20 @@
 use crate::error::{Error, Result};
 
 /// Expands variables in `s` using `lookup`; `at` names the key for errors.
+/// A variable that is unset and has no default is an error.
 pub fn interpolate(s: &str, at: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+    interpolate_with(s, at, lookup, &mut |e| Err(e))
+}
+
+/// [`interpolate`], with `unset` deciding about an unset variable without a
+/// default: given the error it would be, it returns it (strict) or `Ok`
+/// to expand the variable to nothing (lenient, recording it elsewhere).
+pub fn interpolate_with(
+    s: &str,
+    at: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut dyn FnMut(Error) -> Result<()>,
+) -> Result<String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -31,11 +44,9 @@ pub fn interpolate(s: &str, at: &str, lookup: &dyn Fn(&str) -> Option<String>) -
             match (lookup(name), default) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
-                (None, None) => {
-                    return Err(Error::Config(format!(
-                        "{at}: environment variable {name} is not set (write ${{{name}:-default}} for a fallback)"
-                    )))
-                }
+                (None, None) => unset(Error::Config(format!(
+                    "{at}: environment variable {name} is not set (write ${{{name}:-default}} for a fallback)"
+                )))?,
             }
             rest = &body[end + 1..];
         } else {

@@ -32,8 +32,8 @@ pub struct Operations {
 impl Default for Operations {
     fn default() -> Self {
         Operations {
-            log_file: PathBuf::from("/var/log/opc-backup.log"),
-            state_file: PathBuf::from("/var/lib/opc-store/state.json"),
+            log_file: PathBuf::from(super::defaults::LOG_FILE),
+            state_file: Path::new(super::defaults::STATE_DIR).join("state.json"),
             metrics_file: None,
             prune_every_days: 7,
             overdue_grace_minutes: 60,
@@ -155,8 +155,9 @@ pub fn append_log(path: &Path, r: &RunRecord) -> Result<()> {
 }
 
 /// Prometheus text exposition of the state, for node_exporter's textfile
-/// collector.
-pub fn metrics_text(st: &RunState) -> String {
+/// collector. `overdue_at` holds, per type, the Unix time at which it
+/// becomes overdue (see `status::overdue_at`).
+pub fn metrics_text(st: &RunState, overdue_at: &BTreeMap<String, i64>) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, rows: Vec<(String, f64)>| {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
@@ -208,6 +209,11 @@ pub fn metrics_text(st: &RunState) -> String {
         "opc_store_last_snapshot_size_bytes",
         "Logical size of the last snapshot.",
         rows(&|t| t.last_success.as_ref().map(|r| r.size as f64)),
+    );
+    metric(
+        "opc_store_overdue_timestamp_seconds",
+        "Unix time after which the type is overdue (its next scheduled run after the last success, plus the grace period).",
+        overdue_at.iter().map(|(k, v)| (k.clone(), *v as f64)).collect(),
     );
     let repo = st
         .types
@@ -284,7 +290,7 @@ mod tests {
         assert_eq!(RunState::load(&p).unwrap(), st);
         let t = &st.types["full"];
         assert!(t.last_success.is_some() && t.last_failure.is_some());
-        let m = metrics_text(&st);
+        let m = metrics_text(&st, &BTreeMap::from([("full".to_string(), 1733108400)]));
         assert!(
             m.contains("opc_store_last_success_timestamp_seconds{type=\"full\"} 1733018400"),
             "{m}"
@@ -294,5 +300,9 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("opc_store_repository_size_bytes 30"), "{m}");
+        assert!(
+            m.contains("opc_store_overdue_timestamp_seconds{type=\"full\"} 1733108400"),
+            "{m}"
+        );
     }
 }

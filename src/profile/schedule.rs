@@ -121,7 +121,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults: user and group `backup`, the legacy log file, cache in
+    /// Defaults: user and group `backup`, the configuration's log file
+    /// (legacy `/var/log/opc-backup.log`), state and metrics folders, cache in
     /// `/var/cache/opc-store`, weekly rotation keeping 12, no delay (or the
     /// configuration's `schedule_randomized_delay`).
     pub fn new(cfg: &Config, bin: PathBuf, config: PathBuf) -> Options {
@@ -134,13 +135,29 @@ impl Options {
             user: "backup".into(),
             group: "backup".into(),
             randomized_delay: cfg.schedule_randomized_delay,
-            log_file: PathBuf::from(super::defaults::LOG_FILE),
+            log_file: cfg.operations.log_file.clone(),
             cache_dir: PathBuf::from(super::defaults::CACHE_DIR),
-            writable: vec![PathBuf::from(super::defaults::STATE_DIR)],
+            writable: run_folders(cfg),
             rotation: Rotation::Weekly,
             rotate_keep: 12,
         }
     }
+}
+
+/// Folders `run` writes besides the repository, cache and log: those of
+/// the state file and the metrics file.
+fn run_folders(cfg: &Config) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = Vec::new();
+    let files = [
+        Some(&cfg.operations.state_file),
+        cfg.operations.metrics_file.as_ref(),
+    ];
+    for d in files.into_iter().flatten().filter_map(|f| f.parent()) {
+        if !d.as_os_str().is_empty() && !v.iter().any(|x| x == d) {
+            v.push(d.to_path_buf());
+        }
+    }
+    v
 }
 
 /// A file to write: absolute path (without the `--root` prefix), content
@@ -294,12 +311,16 @@ fn service(sc: &Schedule, cfg: &Config, o: &Options) -> GeneratedFile {
          User={user}\n\
          Group={group}\n\
          ExecStart={exec}\n\
-         Environment={cache_env}\n",
+         Environment={cache_env}\n\
+         # Secrets of notifications (SLACK_WEBHOOK=, EMAIL_PASSWORD=) and ENVIRONMENT=,\n\
+         # read by systemd as root: keep the file root:root 0600. Optional.\n\
+         EnvironmentFile=-{env_file}\n",
         days = cfg.retention_days(kind),
         user = o.user,
         group = o.group,
         exec = exec.join(" "),
         cache_env = sd_word(&format!("OPC_CACHE_DIR={}", s(&o.cache_dir))),
+        env_file = super::defaults::ENV_FILE,
     ));
     if let Some(pw) = &o.password_file {
         t.push_str(&format!(

@@ -4,8 +4,14 @@
 use chrono::{DateTime, Duration, FixedOffset, Local};
 use serde::Serialize;
 
-use super::operations::{Outcome, RunRecord, RunState};
+use std::collections::BTreeMap;
+
+use super::operations::{Outcome, RunRecord, RunState, TypeState};
 use super::Config;
+
+/// The next time a cron expression fires after a time (`cron::next_after`,
+/// or a stand-in in tests).
+pub type NextAfter = dyn Fn(&str, DateTime<Local>) -> Option<DateTime<Local>>;
 
 /// One type's status.
 #[derive(Clone, Debug, Serialize)]
@@ -25,8 +31,10 @@ pub struct TypeStatus {
     pub failing: bool,
     /// Next scheduled run (RFC 3339).
     pub next_run: Option<String>,
-    /// The schedule's run after the last success is past by more than the
-    /// grace period (or there never was a success).
+    /// When the type becomes overdue: the schedule's first run after the
+    /// last success plus the grace period (RFC 3339).
+    pub overdue_at: Option<String>,
+    /// That time has passed (or there never was a success).
     pub overdue: bool,
 }
 
@@ -36,9 +44,8 @@ pub fn status(
     cfg: &Config,
     state: &RunState,
     now: DateTime<Local>,
-    next_after: &dyn Fn(&str, DateTime<Local>) -> Option<DateTime<Local>>,
+    next_after: &NextAfter,
 ) -> Vec<TypeStatus> {
-    let grace = Duration::minutes(cfg.operations.overdue_grace_minutes.into());
     let mut kinds: Vec<String> = cfg.scheduled_types();
     for k in state.types.keys() {
         if !kinds.contains(k) {
@@ -50,17 +57,13 @@ pub fn status(
         .map(|kind| {
             let t = state.types.get(&kind).cloned().unwrap_or_default();
             let schedule = cfg.schedule(&kind);
-            let when = |r: &RunRecord| -> Option<DateTime<FixedOffset>> {
-                DateTime::parse_from_rfc3339(&r.time).ok()
-            };
-            let success_at = t.last_success.as_ref().and_then(when);
-            let overdue = match (&schedule, success_at) {
+            let due = deadline(cfg, &t, schedule.as_deref(), next_after);
+            let overdue = match (&schedule, due) {
                 (None, _) => false,
                 (Some(_), None) => true,
-                (Some(expr), Some(at)) => {
-                    next_after(expr, at.with_timezone(&Local)).is_some_and(|due| now > due + grace)
-                }
+                (Some(_), Some(due)) => now > due,
             };
+            let success_at = t.last_success.as_ref().and_then(when);
             TypeStatus {
                 success_age_secs: success_at.map(|a| (now.fixed_offset() - a).num_seconds()),
                 next_run: schedule
@@ -73,10 +76,41 @@ pub fn status(
                     .is_some_and(|r| r.outcome == Outcome::Failure),
                 kind,
                 schedule,
+                overdue_at: due.map(|d| d.to_rfc3339()),
                 last_success: t.last_success,
                 last_failure: t.last_failure,
                 overdue,
             }
+        })
+        .collect()
+}
+
+fn when(r: &RunRecord) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(&r.time).ok()
+}
+
+/// When a type becomes overdue: the first scheduled run after its last
+/// success, plus the grace period. None without a success or a schedule.
+fn deadline(
+    cfg: &Config,
+    t: &TypeState,
+    schedule: Option<&str>,
+    next_after: &NextAfter,
+) -> Option<DateTime<Local>> {
+    let grace = Duration::minutes(cfg.operations.overdue_grace_minutes.into());
+    let at = t.last_success.as_ref().and_then(when)?;
+    next_after(schedule?, at.with_timezone(&Local)).map(|d| d + grace)
+}
+
+/// Per scheduled type that has succeeded, the Unix time at which it becomes
+/// overdue: what the metrics file exports so an alert needs no schedule.
+pub fn overdue_at(cfg: &Config, state: &RunState, next_after: &NextAfter) -> BTreeMap<String, i64> {
+    state
+        .types
+        .iter()
+        .filter_map(|(k, t)| {
+            deadline(cfg, t, cfg.schedule(k).as_deref(), next_after)
+                .map(|d| (k.clone(), d.timestamp()))
         })
         .collect()
 }

@@ -1,6 +1,9 @@
 //! End-to-end tests of the `opc-store` binary: each runs the real
 //! executable in a temporary sandbox (repository, configuration, data).
 
+/// Python HTTP and SMTP servers on 127.0.0.1.
+#[path = "../shared/peers.rs"]
+mod peers;
 /// Sandbox and command builder, tree generator, tree comparison.
 mod support;
 
@@ -22,6 +25,9 @@ mod integrity;
 mod locking;
 /// Every kind of entry and its metadata survives snapshot + restore.
 mod metadata;
+/// `run` (the unattended job) and `status`: Slack and e-mail to real peers,
+/// log, run state, metrics parsed by Prometheus' parser, overdue types.
+mod operations;
 /// Not a repository, wrong password, newer format, damaged packs.
 mod repository_errors;
 /// `forget` policies over a year of snapshots, `prune`, and prune killed

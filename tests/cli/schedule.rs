@@ -266,6 +266,34 @@ fn configured_schedules_delay_and_off() {
     );
 }
 
+#[test]
+fn the_configured_run_files_are_writable_by_the_service_and_rotated() {
+    let env = legacy_env(serde_json::json!({
+        "operations": {
+            "log_file": "/srv/logs/opc/backup.log",
+            "state_file": "/srv/state/opc.json",
+            "metrics_file": "/var/lib/node_exporter/textfile_collector/opc_store.prom",
+        },
+    }));
+    let files = print(&env, &[]);
+    let svc = &files["/etc/systemd/system/opc-store-full.service"];
+    let rw = values(svc, "ReadWritePaths").join(" ");
+    for dir in [
+        "-/srv/logs/opc",
+        "-/srv/state",
+        "-/var/lib/node_exporter/textfile_collector",
+    ] {
+        assert!(rw.split(' ').any(|w| w == dir), "{dir} not in {rw}");
+    }
+    assert!(
+        values(svc, "StateDirectory").is_empty(),
+        "no /var/lib/opc-store when the state lives elsewhere"
+    );
+    assert_eq!(values(svc, "EnvironmentFile"), ["-/etc/opc-store/env"]);
+    let rotate = &files["/etc/logrotate.d/opc-store"];
+    assert!(rotate.contains("/srv/logs/opc/backup.log {"), "{rotate}");
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }

@@ -2,6 +2,9 @@
 //! index, keys, locks, prune), mostly without the snapshot pipeline.
 
 mod common;
+/// Python HTTP and SMTP servers on 127.0.0.1.
+#[path = "../shared/peers.rs"]
+mod peers;
 
 /// Layer rules of docs/ARCHITECTURE.md, checked on the source.
 mod architecture;

@@ -18,6 +18,7 @@ pub fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<u8> {
     let policy = opc_store::ops::policy::Policy {
         rules: Default::default(),
         retention_days: crate::cli::cmd::retention::retention_map(&repo, cfg.as_ref())?,
+        override_days: Default::default(),
     };
     let verdicts =
         opc_store::ops::policy::apply(&every, &policy, chrono::Local::now().fixed_offset());

@@ -52,6 +52,7 @@ pub fn forget(g: &Global, a: &ForgetArgs) -> Result<u8> {
         policy: Policy {
             rules,
             retention_days: retention_map(&repo, cfg.as_ref())?,
+            override_days: Default::default(),
         },
         kind: a.kind.clone(),
         ids: a.ids.clone(),

@@ -38,22 +38,15 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<u8> {
         .clone()
         .or_else(|| std::env::var("BACKUP_TYPE").ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| "full".into());
-    let retention = match a.retention_days {
-        Some(d) => Some(d),
-        None => match std::env::var("RETENTION_DAYS") {
-            Ok(v) if !v.trim().is_empty() => Some(
-                v.trim()
-                    .parse()
-                    .with_context(|| format!("RETENTION_DAYS={v:?} is not a number of days"))?,
-            ),
-            _ => None,
-        },
-    };
     let Some(cfg) = load_config(g)? else {
         bail!("no configuration: run needs --config FILE or OPC_CONFIG (see docs/CONFIG.md)");
     };
-    let ops_cfg = cfg.operations.clone();
-    let result = take(g, &cfg, &kind, retention);
+    let mut ops_cfg = cfg.operations.clone();
+    if let Some(f) = &a.log_file {
+        ops_cfg.log_file = f.clone();
+    }
+    // From here on every failure is logged, recorded and notified.
+    let result = retention_days(a).and_then(|days| take(g, &cfg, &kind, days));
     let repo_size = result.as_ref().map(|t| t.repository_size).ok();
     let (outcome, error) = match &result {
         Ok(t) if t.warnings.is_empty() => (Outcome::Success, None),
@@ -91,7 +84,8 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<u8> {
     match RunState::record(&ops_cfg.state_file, &record) {
         Ok(st) => {
             if let Some(m) = &ops_cfg.metrics_file {
-                if let Err(e) = write_atomic(m, metrics_text(&st).as_bytes()) {
+                let due = profile::status::overdue_at(&cfg, &st, &profile::cron::next_after);
+                if let Err(e) = write_atomic(m, metrics_text(&st, &due).as_bytes()) {
                     problems.push(format!("metrics: {e}"));
                 }
             }
@@ -105,9 +99,17 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<u8> {
     event.duration_secs = record.duration_secs;
     event.error = error;
     event.log_path = Some(ops_cfg.log_file.display().to_string());
+    for v in &cfg.unset_variables {
+        problems.push(format!("{v}; the notifier using it is likely to fail"));
+    }
     let sent = notify::notify(&profile::notifiers(&cfg), &event);
-    for n in sent.iter().filter(|n| !n.ok()) {
-        problems.push(format!("notification {n:?} failed"));
+    for n in &sent {
+        if let Err(e) = &n.result {
+            problems.push(format!(
+                "{} notification failed after {} attempt(s): {e}",
+                n.channel, n.attempts
+            ));
+        }
     }
     for p in &problems {
         eprintln!("warning: {p}");
@@ -145,6 +147,22 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<u8> {
     }
 }
 
+/// The retention argument, else `RETENTION_DAYS`, else none (the
+/// configuration's).
+fn retention_days(a: &RunArgs) -> Result<Option<u32>> {
+    if let Some(d) = a.retention_days {
+        return Ok(Some(d));
+    }
+    match std::env::var("RETENTION_DAYS") {
+        Ok(v) if !v.trim().is_empty() => {
+            Ok(Some(v.trim().parse().with_context(|| {
+                format!("RETENTION_DAYS={v:?} is not a number of days")
+            })?))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn take(g: &Global, cfg: &Config, kind: &str, retention: Option<u32>) -> Result<Taken> {
     let mut req = profile::snapshot_request(cfg, kind)?;
     if let Some(d) = retention {
@@ -171,14 +189,16 @@ fn take(g: &Global, cfg: &Config, kind: &str, retention: Option<u32>) -> Result<
     };
     // Retention of this type, then prune when it is due.
     let l = repo.lock(LockKind::Exclusive, "run (retention)", wait, &quiet)?;
-    let mut days = crate::cli::cmd::retention::retention_map(&repo, Some(cfg))?;
-    if let Some(d) = retention {
-        days.insert(kind.to_string(), d);
-    }
     let freq = ForgetRequest {
         policy: Policy {
             rules: Default::default(),
-            retention_days: days,
+            retention_days: crate::cli::cmd::retention::retention_map(&repo, Some(cfg))?,
+            // As `scheduled-backup.sh TYPE DAYS`: DAYS applies to every
+            // snapshot of the type, not only to the one taken now.
+            override_days: retention
+                .map(|d| (kind.to_string(), d))
+                .into_iter()
+                .collect(),
         },
         kind: Some(kind.to_string()),
         ids: vec![],
@@ -230,30 +250,35 @@ pub fn status(g: &Global, a: &StatusArgs) -> Result<u8> {
         print_json(&serde_json::json!({"ok": !alert, "types": st}))?;
     } else {
         println!(
-            "{:<12} {:<20} {:>10} {:<20} {:<20} state",
-            "type", "last success", "size", "last failure", "next run"
+            "{:<12} {:<27} {:>10} {:<27} {:<17} state",
+            "type", "last success (age)", "size", "last failure (age)", "next run"
         );
+        let when = |r: &Option<RunRecord>| match r {
+            Some(r) => {
+                let age = chrono::DateTime::parse_from_rfc3339(&r.time)
+                    .map(|t| crate::cli::render::age((now.fixed_offset() - t).num_seconds()))
+                    .unwrap_or_default();
+                format!("{} ({age})", crate::cli::render::minute_time(&r.time))
+            }
+            None => "never".into(),
+        };
         for s in &st {
-            let t = |r: &Option<RunRecord>| {
-                r.as_ref()
-                    .map(|r| crate::cli::render::snapshot_time(&r.time))
-                    .unwrap_or_else(|| "never".into())
-            };
             println!(
-                "{:<12} {:<20} {:>10} {:<20} {:<20} {}",
+                "{:<12} {:<27} {:>10} {:<27} {:<17} {}",
                 s.kind,
-                t(&s.last_success),
+                when(&s.last_success),
                 s.last_success
                     .as_ref()
                     .map(|r| human_bytes(r.size))
                     .unwrap_or_default(),
-                t(&s.last_failure),
+                when(&s.last_failure),
                 s.next_run
                     .as_deref()
-                    .map(crate::cli::render::snapshot_time)
+                    .map(crate::cli::render::minute_time)
                     .unwrap_or_else(|| "-".into()),
                 match (s.failing, s.overdue) {
-                    (true, _) => "FAILING",
+                    (true, true) => "FAILING, OVERDUE",
+                    (true, false) => "FAILING",
                     (false, true) => "OVERDUE",
                     _ => "ok",
                 }

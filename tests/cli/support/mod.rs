@@ -73,6 +73,10 @@ impl Env {
             .env_remove("OPC_PASSWORD_FILE")
             .env_remove("OPC_LOG")
             .env_remove("ENVIRONMENT")
+            .env_remove("SLACK_WEBHOOK")
+            .env_remove("BACKUP_TYPE")
+            .env_remove("RETENTION_DAYS")
+            .env_remove("EMAIL_PASSWORD")
             .current_dir(self.tmp.path());
         c
     }
