@@ -85,6 +85,10 @@ pub enum Error {
     /// The user named something that does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A configured hook command failed (or timed out); the message names
+    /// the hook, the command and its last line of output.
+    #[error("{0}")]
+    Hook(String),
     /// Invalid user request (bad argument combination, refusing to clobber).
     #[error("{0}")]
     Invalid(String),

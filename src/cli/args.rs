@@ -241,6 +241,13 @@ pub struct RestoreArgs {
     /// Skip reading restored files back to verify them
     #[arg(long)]
     pub no_verify: bool,
+    /// Do not run the configuration's before_restore, after_restore and health_check hooks
+    /// (they run for --in-place restores)
+    #[arg(long, conflicts_with = "hooks")]
+    pub no_hooks: bool,
+    /// Run the restore hooks for a --target restore too
+    #[arg(long)]
+    pub hooks: bool,
 }
 
 /// `snapshots` options.

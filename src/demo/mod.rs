@@ -143,6 +143,9 @@ pub fn run(dir: &Path, scale: f64, progress: &dyn Progress) -> Result<DemoReport
             dest: RestoreDest::Target(target.clone()),
             force: false,
             verify: true,
+            run_hooks: false,
+            hooks: Default::default(),
+            part_hooks: Default::default(),
         },
         progress,
     )?;

@@ -75,6 +75,9 @@ pub fn drill(
         dest: RestoreDest::Target(tmp.path().to_path_buf()),
         force: false,
         verify: true,
+        run_hooks: false,
+        hooks: Default::default(),
+        part_hooks: Default::default(),
     };
     // The folder is removed when `tmp` drops, also on error.
     let r = restore(repo, &rreq, progress)?;

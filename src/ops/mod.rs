@@ -5,6 +5,7 @@ mod check;
 mod diff;
 mod drill;
 mod forget;
+mod hooks;
 mod ls;
 pub mod policy;
 mod prune;

@@ -11,6 +11,9 @@ use crate::id::Id;
 use crate::pipeline::{Progress, RestoreOptions, RestoreStats, Restorer};
 use crate::repo::Repository;
 use crate::snapshot::{self as snap, Snapshot, Tree};
+use crate::source::{HookRun, HookSet};
+
+use super::hooks::HookRunner;
 
 /// Where restored data goes.
 #[derive(Clone, Debug)]
@@ -34,6 +37,13 @@ pub struct RestoreRequest {
     pub force: bool,
     /// Read restored files back and check them.
     pub verify: bool,
+    /// Run the restore hooks (`before_restore`, `after_restore`,
+    /// `health_check`); meant for in-place restores.
+    pub run_hooks: bool,
+    /// Hooks of the restore as a whole.
+    pub hooks: HookSet,
+    /// Hooks per part.
+    pub part_hooks: std::collections::BTreeMap<String, HookSet>,
 }
 
 /// The result of a restore.
@@ -51,6 +61,8 @@ pub struct RestoreReport {
     pub stats: RestoreStats,
     /// Non-fatal problems.
     pub warnings: Vec<String>,
+    /// Hooks run, in order.
+    pub hooks: Vec<HookRun>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -65,8 +77,83 @@ fn non_empty(p: &Path) -> bool {
     }
 }
 
-/// Restores according to `req`.
+/// Restores according to `req`, with its hooks when asked: every part's
+/// and the whole restore's `before_restore` first (a failure stops before
+/// anything is written), then the restore, then `after_restore` of all
+/// that ran `before_restore` (also when the restore failed), then the
+/// health checks (a failure fails the restore, whose data stays in place).
 pub fn restore(
+    repo: &Repository,
+    req: &RestoreRequest,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let empty = req.hooks.is_empty() && req.part_hooks.values().all(HookSet::is_empty);
+    if !req.run_hooks || empty {
+        return restore_data(repo, req, progress);
+    }
+    let names = match req.parts.is_empty() {
+        false => req.parts.clone(),
+        true => {
+            let (_, record) = snap::resolve_with(snap::list(repo)?, &req.snapshot, &[])?;
+            record.parts.iter().map(|p| p.name.clone()).collect()
+        }
+    };
+    let none = HookSet::default();
+    let set = |n: &str| req.part_hooks.get(n).unwrap_or(&none);
+    let mut hooks = HookRunner::new(vec![("OPC_SNAPSHOT", req.snapshot.clone())]);
+    let rh = &req.hooks;
+    let mut started: Vec<&str> = Vec::new();
+    let mut stop = hooks
+        .run(rh, "run", "before_restore", &rh.before_restore, None)
+        .err();
+    if stop.is_none() {
+        for n in &names {
+            if let Err(f) = hooks.run(set(n), n, "before_restore", &set(n).before_restore, None) {
+                stop = Some(f);
+                break;
+            }
+            started.push(n);
+        }
+    }
+    let res = match &stop {
+        Some(f) => Err(Error::Hook(format!("{f}; nothing was restored"))),
+        None => restore_data(repo, req, progress),
+    };
+    let mut after_failures = Vec::new();
+    for n in started.iter().rev() {
+        if let Err(f) = hooks.run(set(n), n, "after_restore", &set(n).after_restore, None) {
+            after_failures.push(f);
+        }
+    }
+    if stop.is_none() || !started.is_empty() {
+        if let Err(f) = hooks.run(rh, "run", "after_restore", &rh.after_restore, None) {
+            after_failures.push(f);
+        }
+    }
+    let mut report = res?;
+    report.warnings.extend(after_failures);
+    let mut unhealthy = Vec::new();
+    for n in &names {
+        if let Err(f) = hooks.run(set(n), n, "health_check", &set(n).health_check, None) {
+            unhealthy.push(f);
+        }
+    }
+    if let Err(f) = hooks.run(rh, "run", "health_check", &rh.health_check, None) {
+        unhealthy.push(f);
+    }
+    if !unhealthy.is_empty() {
+        return Err(Error::Hook(format!(
+            "snapshot {} was restored, but the health check failed: {}",
+            report.id.short(),
+            unhealthy.join("; ")
+        )));
+    }
+    report.hooks = hooks.ran;
+    Ok(report)
+}
+
+/// The restore itself, without hooks.
+fn restore_data(
     repo: &Repository,
     req: &RestoreRequest,
     progress: &dyn Progress,
@@ -206,6 +293,7 @@ pub fn restore(
         moved_aside,
         stats,
         warnings,
+        hooks: Vec::new(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset};
 
+use super::hooks::HookRunner;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::pipeline::{scan_totals, Archiver, Progress};
 use crate::repo::Repository;
 use crate::snapshot::{self as snap, Part, Snapshot, Summary, SNAPSHOT_VERSION};
-use crate::source::Excludes;
+use crate::source::{Excludes, HookRun, HookSet, SqliteCapture};
 
 /// One part to capture.
 #[derive(Clone, Debug)]
@@ -23,6 +24,10 @@ pub struct PartSource {
     pub paths: Vec<PathBuf>,
     /// Exclude patterns.
     pub excludes: Vec<String>,
+    /// Which files are SQLite databases to copy consistently.
+    pub sqlite: SqliteCapture,
+    /// Commands around this part's capture.
+    pub hooks: HookSet,
 }
 
 /// What to capture and how to label it.
@@ -40,6 +45,8 @@ pub struct SnapshotRequest {
     pub time: Option<DateTime<FixedOffset>>,
     /// Deployment environment label.
     pub environment: String,
+    /// Commands around the whole snapshot.
+    pub hooks: HookSet,
 }
 
 /// The result of a snapshot.
@@ -51,8 +58,11 @@ pub struct SnapshotReport {
     pub snapshot: Snapshot,
     /// Parent snapshot per part, when one was used.
     pub parents: Vec<(String, Id)>,
-    /// Entries skipped or changed while read.
+    /// Entries skipped or changed while read, parts whose `before` hook
+    /// failed, hooks that failed after capture.
     pub warnings: Vec<String>,
+    /// Hooks run, in order.
+    pub hooks: Vec<HookRun>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -65,16 +75,10 @@ pub fn snapshot(
 ) -> Result<SnapshotReport> {
     let started = Instant::now();
     let start = chrono::Local::now().fixed_offset();
-    for p in &req.parts {
-        for path in &p.paths {
-            if std::fs::symlink_metadata(path).is_err() {
-                return Err(Error::NotFound(format!(
-                    "{} (part {}) does not exist; fix the path in the configuration",
-                    path.display(),
-                    p.name
-                )));
-            }
-        }
+    // Fail before anything runs when a path is missing, unless a `before`
+    // hook might still create it (a mount, say): then it is checked after.
+    for p in req.parts.iter().filter(|p| p.hooks.before.is_none()) {
+        check_paths(p)?;
     }
     let host = crate::hostname();
     let previous = snap::list(repo)?;
@@ -92,38 +96,65 @@ pub fn snapshot(
             progress.add_total(files, bytes);
         }
     }
-    for p in &req.parts {
-        let paths: Vec<String> = p
-            .paths
-            .iter()
-            .map(|x| x.to_string_lossy().into_owned())
-            .collect();
-        // Parent: the newest snapshot from this host with the same part
-        // captured from the same paths.
-        let parent = previous.iter().rev().find_map(|(id, s)| {
-            let part = s.part(&p.name)?;
-            let same = s.host == host && part.paths.iter().map(|x| &x.path).eq(paths.iter());
-            same.then_some((*id, part.tree))
-        });
-        if let Some((id, _)) = parent {
-            parents.push((p.name.clone(), id));
+    let mut hooks = HookRunner::new(vec![("OPC_SNAPSHOT_TYPE", req.kind.clone())]);
+    let rh = &req.hooks;
+    if let Err(f) = hooks.run(rh, "run", "before", &rh.before, None) {
+        let _ = hooks.run(rh, "run", "on_error", &rh.on_error, Some(&f));
+        return Err(Error::Hook(format!("{f}; nothing was captured")));
+    }
+    let captured = (|| -> Result<()> {
+        for p in &req.parts {
+            let h = &p.hooks;
+            if let Err(f) = hooks.run(h, &p.name, "before", &h.before, None) {
+                let _ = hooks.run(h, &p.name, "on_error", &h.on_error, Some(&f));
+                let m = format!("{} was not captured: {f}", p.name);
+                progress.warn(&m);
+                warnings.push(m);
+                continue;
+            }
+            let res = capture_part(repo, &packer, p, &previous, &host, seed, progress);
+            let after = hooks.run(h, &p.name, "after", &h.after, None);
+            let failure = match (&res, &after) {
+                (Err(e), _) => Some(e.to_string()),
+                (Ok(_), Err(f)) => Some(f.clone()),
+                _ => None,
+            };
+            if let Some(f) = &failure {
+                let _ = hooks.run(h, &p.name, "on_error", &h.on_error, Some(f));
+            }
+            let (part, parent, part_warnings) = res?;
+            if let Err(f) = after {
+                progress.warn(&f);
+                warnings.push(f);
+            }
+            if let Some(id) = parent {
+                parents.push((p.name.clone(), id));
+            }
+            total.add(&part.summary);
+            warnings.extend(part_warnings);
+            parts.push(part);
         }
-        let before = packer.stats();
-        let archiver = Archiver::new(repo, &packer, Excludes::new(&p.excludes)?, seed, progress);
-        let res = archiver.archive(&p.paths, parent.map(|x| x.1))?;
-        let after = packer.stats();
-        let mut summary = res.summary;
-        summary.new_blobs = after.new_blobs - before.new_blobs;
-        summary.new_bytes = after.new_raw_bytes - before.new_raw_bytes;
-        summary.stored_bytes = after.new_stored_bytes - before.new_stored_bytes;
-        total.add(&summary);
-        warnings.extend(res.warnings);
-        parts.push(Part {
-            name: p.name.clone(),
-            tree: res.tree,
-            paths: res.paths,
-            summary,
-        });
+        if parts.is_empty() && !req.parts.is_empty() {
+            return Err(Error::Hook(format!(
+                "nothing was captured: {}",
+                warnings.join("; ")
+            )));
+        }
+        Ok(())
+    })();
+    let after = hooks.run(rh, "run", "after", &rh.after, None);
+    let failure = match (&captured, &after) {
+        (Err(e), _) => Some(e.to_string()),
+        (Ok(()), Err(f)) => Some(f.clone()),
+        _ => None,
+    };
+    if let Some(f) = &failure {
+        let _ = hooks.run(rh, "run", "on_error", &rh.on_error, Some(f));
+    }
+    captured?;
+    if let Err(f) = after {
+        progress.warn(&f);
+        warnings.push(f);
     }
     packer.flush()?;
     let end = chrono::Local::now().fixed_offset();
@@ -148,8 +179,69 @@ pub fn snapshot(
         snapshot: record,
         parents,
         warnings,
+        hooks: hooks.ran,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+fn check_paths(p: &PartSource) -> Result<()> {
+    for path in &p.paths {
+        if std::fs::symlink_metadata(path).is_err() {
+            return Err(Error::NotFound(format!(
+                "{} (part {}) does not exist; fix the path in the configuration",
+                path.display(),
+                p.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Captures one part: its record, the parent snapshot used, warnings.
+fn capture_part(
+    repo: &Repository,
+    packer: &crate::repo::Packer<'_>,
+    p: &PartSource,
+    previous: &[(Id, Snapshot)],
+    host: &str,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<(Part, Option<Id>, Vec<String>)> {
+    check_paths(p)?;
+    let paths: Vec<String> = p
+        .paths
+        .iter()
+        .map(|x| x.to_string_lossy().into_owned())
+        .collect();
+    // Parent: the newest snapshot from this host with the same part
+    // captured from the same paths.
+    let parent = previous.iter().rev().find_map(|(id, s)| {
+        let part = s.part(&p.name)?;
+        let same = s.host == host && part.paths.iter().map(|x| &x.path).eq(paths.iter());
+        same.then_some((*id, part.tree))
+    });
+    let before = packer.stats();
+    let archiver = Archiver::new(
+        repo,
+        packer,
+        Excludes::new(&p.excludes)?,
+        p.sqlite.clone(),
+        seed,
+        progress,
+    );
+    let res = archiver.archive(&p.paths, parent.map(|x| x.1))?;
+    let after = packer.stats();
+    let mut summary = res.summary;
+    summary.new_blobs = after.new_blobs - before.new_blobs;
+    summary.new_bytes = after.new_raw_bytes - before.new_raw_bytes;
+    summary.stored_bytes = after.new_stored_bytes - before.new_stored_bytes;
+    let part = Part {
+        name: p.name.clone(),
+        tree: res.tree,
+        paths: res.paths,
+        summary,
+    };
+    Ok((part, parent.map(|x| x.0), res.warnings))
 }
 
 /// Writes a snapshot record, making the snapshot visible. Call only once

@@ -18,7 +18,12 @@ use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::repo::{Packer, Repository};
 use crate::snapshot::{Node, NodeKind, PartPath, Summary, Tree};
-use crate::source::{list_dir, stat_node, Excludes};
+use crate::source::sqlite::{consistent_copy, sidecars_quiet};
+use crate::source::{list_dir, stat_node, Excludes, SqliteCapture};
+
+/// Reads of a file that keeps changing while it is read, before it is
+/// stored as last read and flagged.
+const READ_ATTEMPTS: u32 = 3;
 
 /// What archiving one part produced.
 #[derive(Debug)]
@@ -38,6 +43,7 @@ pub struct Archiver<'a> {
     repo: &'a Repository,
     packer: &'a Packer<'a>,
     excludes: Excludes,
+    sqlite: SqliteCapture,
     progress: &'a dyn Progress,
     seed: u64,
     summary: Mutex<Summary>,
@@ -49,11 +55,13 @@ pub struct Archiver<'a> {
 }
 
 impl<'a> Archiver<'a> {
-    /// An archiver writing through `packer`.
+    /// An archiver writing through `packer`; `sqlite` says which files are
+    /// databases to copy through SQLite.
     pub fn new(
         repo: &'a Repository,
         packer: &'a Packer<'a>,
         excludes: Excludes,
+        sqlite: SqliteCapture,
         gear_seed: u64,
         progress: &'a dyn Progress,
     ) -> Archiver<'a> {
@@ -61,6 +69,7 @@ impl<'a> Archiver<'a> {
             repo,
             packer,
             excludes,
+            sqlite,
             progress,
             seed: gear_seed,
             summary: Mutex::new(Summary::default()),
@@ -206,6 +215,10 @@ impl<'a> Archiver<'a> {
                     return None;
                 }
                 let child_path = path.join(std::ffi::OsStr::from_bytes(name));
+                if !*is_dir && self.sqlite.is_sidecar_of_captured(&child_path, &child_rel) {
+                    // Its committed content is in the database's copy.
+                    return None;
+                }
                 let pnode = parent_tree.as_ref().and_then(|t| t.get(name));
                 self.entry(&child_path, child_rel, name, pnode)
             })
@@ -247,13 +260,59 @@ impl<'a> Archiver<'a> {
         Some(p.content.clone())
     }
 
+    /// Stores a file's content: a database through SQLite's backup API,
+    /// anything else read directly, again when it changed while read.
+    fn read_content(
+        &self,
+        path: &Path,
+        rel: &[u8],
+        sqlite: bool,
+    ) -> std::result::Result<super::file::FileContent, FileError> {
+        let store = |p: &Path| {
+            store_file(p, rel, self.repo.chunker(), self.seed, self.packer, &|n| {
+                self.progress.advance(0, n)
+            })
+        };
+        if sqlite {
+            match consistent_copy(path, self.repo.tmp_dir()) {
+                Ok(copy) => {
+                    let mut fc = store(copy.path())?;
+                    // Nobody writes the copy; the source may move on.
+                    fc.changed = false;
+                    self.count(|s| s.sqlite_captured += 1);
+                    return Ok(fc);
+                }
+                Err(e) => self.warn(e.to_string()),
+            }
+        }
+        let mut attempt = 1;
+        loop {
+            let fc = store(path)?;
+            if !fc.changed || attempt == READ_ATTEMPTS {
+                if fc.changed {
+                    self.warn(format!(
+                        "{} changed while it was read ({READ_ATTEMPTS} attempts); the stored copy may be inconsistent",
+                        path.display()
+                    ));
+                }
+                return Ok(fc);
+            }
+            // Blobs of the discarded read are unreferenced; prune drops them.
+            attempt += 1;
+        }
+    }
+
     fn file(&self, path: &Path, rel: &[u8], node: &mut Node, parent: Option<&Node>) -> Result<()> {
         // A configured path that is itself a file has an empty relative
         // path; its name is what chunking rules match.
         let name = node.name.clone();
         let rel = if rel.is_empty() { name.as_slice() } else { rel };
         let key = (node.dev, node.inode);
-        if let Some(ids) = self.unchanged(node, parent) {
+        let sqlite = self.sqlite.wants(path, rel);
+        let unchanged = self
+            .unchanged(node, parent)
+            .filter(|_| !sqlite || sidecars_quiet(path, node.mtime_ns));
+        if let Some(ids) = unchanged {
             node.content = ids;
         } else if let Some(ids) = (node.nlink > 1)
             .then(|| {
@@ -267,14 +326,7 @@ impl<'a> Archiver<'a> {
         {
             node.content = ids;
         } else {
-            let fc = match store_file(
-                path,
-                rel,
-                self.repo.chunker(),
-                self.seed,
-                self.packer,
-                &|n| self.progress.advance(0, n),
-            ) {
+            let fc = match self.read_content(path, rel, sqlite) {
                 Ok(fc) => fc,
                 Err(FileError::Source(e)) => return Err(e),
                 Err(FileError::Repo(e)) => {
@@ -284,12 +336,6 @@ impl<'a> Archiver<'a> {
                     return Err(Error::Invalid(msg));
                 }
             };
-            if fc.changed {
-                self.warn(format!(
-                    "{} changed while it was read; the stored copy may be inconsistent",
-                    path.display()
-                ));
-            }
             node.size = fc.bytes;
             node.content = fc.ids;
             self.count(|s| {

@@ -15,10 +15,26 @@ use crate::notify::Outcome;
 #[serde(deny_unknown_fields)]
 pub struct Component {
     /// Absolute paths to capture.
+    #[serde(default)]
     pub paths: Vec<PathBuf>,
+    /// Docker volumes captured by name, resolved to their mount points with
+    /// `docker volume inspect` when a snapshot starts.
+    #[serde(default)]
+    pub docker_volumes: Vec<String>,
     /// Exclude patterns (see `docs/CONFIG.md`).
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Copy SQLite databases through SQLite's backup API (consistent while
+    /// written). On by default.
+    #[serde(default = "yes")]
+    pub sqlite: bool,
+    /// Globs of files that are SQLite databases, besides those recognised
+    /// by their header.
+    #[serde(default)]
+    pub sqlite_globs: Vec<String>,
+    /// Commands around this component's capture and restore.
+    #[serde(default)]
+    pub hooks: super::capture::HooksConfig,
 }
 
 /// Slack notification settings (used by scheduled runs).
@@ -179,6 +195,9 @@ pub struct Config {
     /// Unattended runs: log, state and metrics files, prune interval.
     #[serde(default)]
     pub operations: super::operations::Operations,
+    /// Commands around every snapshot and restore.
+    #[serde(default)]
+    pub hooks: super::capture::HooksConfig,
     /// Variables under `notifications` that were unset when the file was
     /// read (expanded to nothing), as messages for `run` to warn about.
     #[serde(skip)]
@@ -212,7 +231,7 @@ fn number<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + std::str::From
     NumOrText::<T>::deserialize(d)?.get()
 }
 
-fn duration<'de, D: serde::Deserializer<'de>>(
+pub(super) fn duration<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<std::time::Duration>, D::Error> {
     let text = Option::<String>::deserialize(d)?;
@@ -320,10 +339,17 @@ impl Config {
                     "{origin}: components.{name}: names use letters, digits, - and _, and `full` is reserved"
                 )));
             }
-            if c.paths.is_empty() {
+            if c.paths.is_empty() && c.docker_volumes.is_empty() {
                 return Err(Error::Config(format!(
-                    "{origin}: components.{name}.paths: give at least one path"
+                    "{origin}: components.{name}.paths: give at least one path (or docker_volumes)"
                 )));
+            }
+            crate::source::SqliteCapture::new(c.sqlite, &c.sqlite_globs)
+                .map_err(|e| Error::Config(format!("{origin}: components.{name}: {e}")))?;
+            for v in &c.docker_volumes {
+                super::capture::check_volume_name(v).map_err(|e| {
+                    Error::Config(format!("{origin}: components.{name}.docker_volumes: {e}"))
+                })?;
             }
             for p in &c.paths {
                 if !p.is_absolute() {
@@ -381,6 +407,10 @@ impl Config {
     pub fn check_paths(&self, names: &[&str]) -> Result<()> {
         for n in names {
             let c = &self.components[*n];
+            if c.hooks.before.is_some() || self.hooks.before.is_some() {
+                // A `before` hook may create or mount it; checked after.
+                continue;
+            }
             for p in &c.paths {
                 if std::fs::symlink_metadata(p).is_err() {
                     return Err(Error::Config(format!(

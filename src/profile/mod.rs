@@ -2,6 +2,7 @@
 //! `backup-config.yml` and a snapshot type (`full` or a component name)
 //! into generic requests for `ops`.
 
+mod capture;
 mod config;
 pub mod cron;
 pub mod defaults;
@@ -11,6 +12,7 @@ pub mod operations;
 pub mod schedule;
 pub mod status;
 
+pub use capture::{check_volume_name, volume_mountpoint, HooksConfig};
 pub use config::{Component, Config, EmailConfig, Notifications, SlackConfig, WebhookConfig};
 pub use interpolate::interpolate;
 pub use notifications::{notifiers, notifiers_with_env};
@@ -48,16 +50,21 @@ pub fn snapshot_request(cfg: &Config, kind: &str) -> Result<SnapshotRequest> {
         )));
     };
     cfg.check_paths(&names)?;
+    let mut parts = Vec::new();
+    for n in &names {
+        let c = &cfg.components[*n];
+        parts.push(PartSource {
+            name: n.to_string(),
+            paths: cfg.component_paths(n)?,
+            excludes: c.exclude.clone(),
+            sqlite: cfg.sqlite_capture(n)?,
+            hooks: c.hooks.to_set(),
+        });
+    }
     Ok(SnapshotRequest {
         kind: kind.to_string(),
-        parts: names
-            .iter()
-            .map(|n| PartSource {
-                name: n.to_string(),
-                paths: cfg.components[*n].paths.clone(),
-                excludes: cfg.components[*n].exclude.clone(),
-            })
-            .collect(),
+        parts,
+        hooks: cfg.hooks.to_set(),
         tags: Vec::new(),
         retention_days: Some(cfg.retention_days(kind)),
         time: None,

@@ -74,6 +74,9 @@ pub struct RunRecord {
     pub warnings: u64,
     /// Host.
     pub host: String,
+    /// Hooks the snapshot ran, with the end of their output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<crate::source::HookRun>,
 }
 
 /// What `status` reads: the last success and failure per type.
@@ -270,6 +273,7 @@ mod tests {
             error: None,
             warnings: 0,
             host: "h".into(),
+            hooks: vec![],
         }
     }
 

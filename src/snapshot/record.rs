@@ -55,6 +55,10 @@ pub struct Summary {
     pub stored_bytes: u64,
     /// Entries skipped with a warning.
     pub warnings: u64,
+    /// SQLite databases copied through SQLite's backup API (consistent
+    /// while written); their `-wal`/`-shm`/`-journal` files are not stored.
+    #[serde(default)]
+    pub sqlite_captured: u64,
 }
 
 /// A snapshot record.
@@ -117,5 +121,6 @@ impl Summary {
         self.new_bytes += o.new_bytes;
         self.stored_bytes += o.stored_bytes;
         self.warnings += o.warnings;
+        self.sqlite_captured += o.sqlite_captured;
     }
 }

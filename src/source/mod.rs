@@ -4,6 +4,10 @@
 
 mod exclude;
 mod fs;
+pub mod hooks;
+pub mod sqlite;
 
 pub use exclude::Excludes;
 pub use fs::{list_dir, node_from_metadata, read_xattrs, stat_node};
+pub use hooks::{run_hook, HookRun, HookSet};
+pub use sqlite::SqliteCapture;

@@ -892,10 +892,15 @@ fn snapshots_killed_at_random_points_leave_a_consistent_repository() {
         leftovers.len(),
         "{rep:#} {leftovers:?}"
     );
-    assert!(
-        rep["packs_deleted"].as_u64().unwrap() + rep["packs_repacked"].as_u64().unwrap() >= 1,
-        "{rep:#}"
-    );
+    // Data of forgotten snapshots or of killed runs that finished a pack
+    // is unused now; when every kill landed before a pack was finished and
+    // no run completed, there is none, and nothing may be deleted.
+    let touched = rep["packs_deleted"].as_u64().unwrap() + rep["packs_repacked"].as_u64().unwrap();
+    if rep["unused_blobs"].as_u64().unwrap() > 0 {
+        assert!(touched >= 1, "{rep:#}");
+    } else {
+        assert_eq!(touched, 0, "{rep:#}");
+    }
     assert_eq!(entries(&tmp), Vec::<String>::new(), "tmp/ after prune");
     // No pack without a used blob is left.
     let (_, dry) = run_json(&env, &["prune", "--dry-run"]);

@@ -11,6 +11,10 @@ mod support;
 mod commands;
 /// Usage, configuration and not-found errors: exit codes and messages.
 mod errors;
+/// Hooks around snapshots and restores; Docker volumes by name.
+mod hooks;
+/// Live SQLite databases are captured consistently while written.
+mod hot_capture;
 /// Short ids, unique prefixes, `latest` and `latest --component`.
 mod ids;
 /// Unchanged data is neither read nor stored again.

@@ -29,11 +29,14 @@ fn snap(repo: &Repository, src: &Path) -> String {
             name: "data".into(),
             paths: vec![src.to_path_buf()],
             excludes: vec![],
+            sqlite: Default::default(),
+            hooks: Default::default(),
         }],
         tags: vec![],
         retention_days: None,
         time: None,
         environment: "test".into(),
+        hooks: Default::default(),
     };
     ops::snapshot(repo, &req, &NoProgress).unwrap().id.to_hex()
 }
@@ -45,6 +48,9 @@ fn restore(repo: &Repository, id: &str, dest: &Path) -> Vec<(PathBuf, Vec<u8>)> 
         dest: RestoreDest::Target(dest.to_path_buf()),
         force: false,
         verify: true,
+        run_hooks: false,
+        hooks: Default::default(),
+        part_hooks: Default::default(),
     };
     ops::restore(repo, &req, &NoProgress).unwrap();
     files(&dest.join("data"))
@@ -129,6 +135,9 @@ fn prune_repacks_and_other_caches_find_moved_blobs() {
             dest: RestoreDest::Target(tmp.path().join("r1")),
             force: false,
             verify: true,
+            run_hooks: false,
+            hooks: Default::default(),
+            part_hooks: Default::default(),
         },
         &NoProgress
     )

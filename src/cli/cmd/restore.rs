@@ -13,7 +13,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<u8> {
     if crate::cli::cmd::tarball::is_archive(&a.snapshot) {
         return crate::cli::cmd::tarball::restore_archive(g, a);
     }
-    let (repo, _) = open_from(g)?;
+    let (repo, cfg) = open_from(g)?;
     let _lock = crate::cli::lock(g, &repo, opc_store::repo::LockKind::Shared, "restore")?;
     let req = RestoreRequest {
         snapshot: a.snapshot.clone(),
@@ -24,6 +24,13 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<u8> {
         },
         force: a.force,
         verify: !a.no_verify,
+        run_hooks: (a.in_place || a.hooks) && !a.no_hooks,
+        hooks: cfg.as_ref().map(|c| c.hooks.to_set()).unwrap_or_default(),
+        part_hooks: cfg
+            .iter()
+            .flat_map(|c| c.components.iter())
+            .map(|(n, c)| (n.clone(), c.hooks.to_set()))
+            .collect(),
     };
     let bar = Bar::new(g.quiet || g.json, "restore");
     let report = opc_store::ops::restore(&repo, &req, &bar);
@@ -37,6 +44,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<u8> {
             "moved_aside": report.moved_aside.iter().map(|(f, t)| serde_json::json!({"from": f, "to": t})).collect::<Vec<_>>(),
             "stats": report.stats,
             "warnings": report.warnings,
+            "hooks": report.hooks,
             "seconds": report.seconds,
         }))?;
     } else if !g.quiet {
@@ -54,6 +62,14 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<u8> {
         );
         for (c, p) in &report.restored {
             println!("  {c} -> {}", p.display());
+        }
+        for h in &report.hooks {
+            println!(
+                "  hook {}: {} ({:.1}s)",
+                h.hook,
+                if h.ok { "ok" } else { "FAILED" },
+                h.seconds
+            );
         }
         for (f, t) in &report.moved_aside {
             println!(

@@ -28,6 +28,7 @@ struct Taken {
     forgotten: u64,
     pruned: Option<u64>,
     repository_size: u64,
+    hooks: Vec<opc_store::source::HookRun>,
 }
 
 /// The unattended job.
@@ -75,6 +76,7 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<u8> {
         error: error.clone(),
         warnings: t.map_or(0, |t| t.warnings.len() as u64),
         host: opc_store::hostname(),
+        hooks: t.map(|t| t.hooks.clone()).unwrap_or_default(),
     };
     // Bookkeeping and notifications never fail the backup itself.
     let mut problems = Vec::new();
@@ -229,6 +231,7 @@ fn take(g: &Global, cfg: &Config, kind: &str, retention: Option<u32>) -> Result<
         forgotten: f.removed.len() as u64,
         pruned,
         repository_size,
+        hooks: rep.hooks,
     })
 }
 

@@ -38,6 +38,7 @@ pub fn run(g: &Global, a: &SnapshotArgs) -> Result<u8> {
             "snapshot": report.snapshot,
             "parents": report.parents.iter().map(|(p, id)| (p.clone(), id.to_hex())).collect::<std::collections::BTreeMap<_, _>>(),
             "warnings": report.warnings,
+            "hooks": report.hooks,
             "seconds": report.seconds,
         }))?;
     } else if !g.quiet {
@@ -58,6 +59,20 @@ pub fn run(g: &Global, a: &SnapshotArgs) -> Result<u8> {
             human_bytes(s.new_bytes),
             human_bytes(s.stored_bytes)
         );
+        if s.sqlite_captured > 0 {
+            println!(
+                "  {} SQLite databases copied consistently through SQLite's backup API",
+                s.sqlite_captured
+            );
+        }
+        for h in &report.hooks {
+            println!(
+                "  hook {}: {} ({:.1}s)",
+                h.hook,
+                if h.ok { "ok" } else { "FAILED" },
+                h.seconds
+            );
+        }
     }
     if !report.warnings.is_empty() {
         eprintln!(

@@ -1,0 +1,251 @@
+//! Consistent copies of live SQLite databases.
+//!
+//! Copying `chroma.sqlite3` or `grafana.db` byte by byte while a writer
+//! commits gives pages from different transactions: a corrupt database. A
+//! database is instead copied with SQLite's online backup API in a single
+//! step, which holds one read transaction for the whole copy: the copy is
+//! the database as of one commit, including what is still only in its WAL.
+//! In WAL mode writers go on meanwhile; in rollback-journal mode they wait
+//! (with their busy timeout) for the copy to finish.
+//!
+//! Because the copy already holds the committed content of the WAL, the
+//! `-wal`, `-shm` and `-journal` files beside a captured database are not
+//! stored: restoring a stale WAL next to the copy could make SQLite replay
+//! old frames onto it.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Error, Result};
+
+/// The first 16 bytes of every SQLite 3 database file.
+pub const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Files SQLite keeps beside a database.
+const SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Which files of a part are captured through SQLite.
+#[derive(Clone, Debug)]
+pub struct SqliteCapture {
+    enabled: bool,
+    globs: GlobSet,
+}
+
+impl Default for SqliteCapture {
+    fn default() -> Self {
+        SqliteCapture {
+            enabled: true,
+            globs: GlobSet::empty(),
+        }
+    }
+}
+
+impl SqliteCapture {
+    /// Capture files with the SQLite header, and files whose path relative
+    /// to the part (or name) matches one of `globs` (which must then be
+    /// SQLite databases: a match that is not one is an error). `enabled:
+    /// false` stores every file as raw bytes.
+    pub fn new(enabled: bool, globs: &[String]) -> Result<SqliteCapture> {
+        let mut b = GlobSetBuilder::new();
+        for g in globs {
+            b.add(Glob::new(g).map_err(|e| Error::Config(format!("sqlite glob {g:?}: {e}")))?);
+        }
+        Ok(SqliteCapture {
+            enabled,
+            globs: b
+                .build()
+                .map_err(|e| Error::Config(format!("sqlite globs: {e}")))?,
+        })
+    }
+
+    /// Raw bytes for every file.
+    pub fn off() -> SqliteCapture {
+        SqliteCapture {
+            enabled: false,
+            globs: GlobSet::empty(),
+        }
+    }
+
+    /// Whether the file at `path` (`rel` inside its part) is a database to
+    /// capture through SQLite.
+    pub fn wants(&self, path: &Path, rel: &[u8]) -> bool {
+        if !self.enabled || sidecar_base(path).is_some() {
+            return false;
+        }
+        let rel = Path::new(std::ffi::OsStr::from_bytes(rel));
+        self.globs.is_match(rel)
+            || rel.file_name().is_some_and(|n| self.globs.is_match(n))
+            || has_sqlite_header(path)
+    }
+
+    /// Whether `path` is a `-wal`, `-shm` or `-journal` file of a database
+    /// beside it that is captured through SQLite (so it is not stored).
+    pub fn is_sidecar_of_captured(&self, path: &Path, rel: &[u8]) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let Some(base) = sidecar_base(path) else {
+            return false;
+        };
+        let cut = path.as_os_str().len() - base.as_os_str().len();
+        let base_rel = &rel[..rel.len().saturating_sub(cut)];
+        base.is_file() && self.wants(&base, base_rel)
+    }
+}
+
+/// The database a `-wal`/`-shm`/`-journal` path belongs to.
+fn sidecar_base(path: &Path) -> Option<PathBuf> {
+    let bytes = path.as_os_str().as_bytes();
+    SIDECARS.iter().find_map(|s| {
+        bytes
+            .strip_suffix(s.as_bytes())
+            .filter(|b| !b.is_empty() && !b.ends_with(b"/"))
+            .map(|b| PathBuf::from(std::ffi::OsStr::from_bytes(b)))
+    })
+}
+
+fn has_sqlite_header(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map(|_| &head == SQLITE_MAGIC)
+        .unwrap_or(false)
+}
+
+/// Whether the database's last snapshot can stand for it: the file itself
+/// is unchanged (checked by the caller) and nothing newer waits in a WAL or
+/// journal. A WAL modified after the database file may hold commits the
+/// previous copy lacks; a journal means a write is in progress.
+pub fn sidecars_quiet(db: &Path, db_mtime_ns: i64) -> bool {
+    let with = |s: &str| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(s);
+        PathBuf::from(p)
+    };
+    if std::fs::symlink_metadata(with("-journal")).is_ok_and(|m| m.len() > 0) {
+        return false;
+    }
+    match std::fs::symlink_metadata(with("-wal")) {
+        Err(_) => true,
+        Ok(m) if m.len() == 0 => true,
+        Ok(m) => m.mtime() * 1_000_000_000 + m.mtime_nsec() < db_mtime_ns,
+    }
+}
+
+/// Copies the database at `src` into a new temporary file in `tmp_dir`
+/// with the online backup API, as of one commit. The copy is deleted when
+/// the returned file is dropped.
+pub fn consistent_copy(src: &Path, tmp_dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let fail = |what: &str, e: rusqlite::Error| {
+        Error::Invalid(format!(
+            "{}: SQLite {what} failed: {e}; it is stored as raw bytes instead, which may be inconsistent",
+            src.display()
+        ))
+    };
+    // Read-only and no URI tricks: opening must never create, convert or
+    // checkpoint anything in the application's folder.
+    let source = Connection::open_with_flags(
+        src,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| fail("open", e))?;
+    source
+        .busy_timeout(std::time::Duration::from_secs(60))
+        .map_err(|e| fail("busy_timeout", e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".opc-sqlite-")
+        .tempfile_in(tmp_dir)
+        .map_err(|e| Error::io("creating a temporary file in", tmp_dir, e))?;
+    let mut dest = Connection::open(tmp.path()).map_err(|e| fail("open of the copy", e))?;
+    {
+        let backup =
+            rusqlite::backup::Backup::new(&source, &mut dest).map_err(|e| fail("backup", e))?;
+        // All pages in one step: one read transaction, so one commit's
+        // state. Busy (a rollback-journal writer) is retried a while.
+        let mut tries = 0;
+        loop {
+            match backup.step(-1).map_err(|e| fail("backup", e))? {
+                rusqlite::backup::StepResult::Done => break,
+                rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked
+                    if tries < 600 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                rusqlite::backup::StepResult::More => {}
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "{}: the database stayed locked ({other:?}) for a minute; it is stored as raw bytes instead",
+                        src.display()
+                    )))
+                }
+            }
+        }
+    }
+    dest.close()
+        .map_err(|(_, e)| fail("close of the copy", e))?;
+    Ok(tmp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecars_name_their_database() {
+        assert_eq!(
+            sidecar_base(Path::new("/d/chroma.sqlite3-wal")),
+            Some(PathBuf::from("/d/chroma.sqlite3"))
+        );
+        assert_eq!(
+            sidecar_base(Path::new("/d/x-journal")),
+            Some(PathBuf::from("/d/x"))
+        );
+        assert_eq!(sidecar_base(Path::new("/d/-wal")), None);
+        assert_eq!(sidecar_base(Path::new("/d/plain.db")), None);
+    }
+
+    #[test]
+    fn a_copy_holds_what_is_committed_in_the_wal() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("x.db");
+        let c = Connection::open(&db).unwrap();
+        c.pragma_update(None, "journal_mode", "wal").unwrap();
+        c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        c.execute_batch("create table t(v); insert into t values (1),(2),(3);")
+            .unwrap();
+        // The rows are only in the WAL: a raw copy of x.db would lack them.
+        let cap = SqliteCapture::default();
+        assert!(cap.wants(&db, b"x.db"));
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        assert!(cap.is_sidecar_of_captured(Path::new(&wal), b"x.db-wal"));
+        let copy = consistent_copy(&db, d.path()).unwrap();
+        let n: i64 = Connection::open(copy.path())
+            .unwrap()
+            .query_row("select count(*) from t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+        assert!(
+            !sidecars_quiet(&db, 0),
+            "a non-empty WAL newer than the file"
+        );
+        drop(c);
+    }
+
+    #[test]
+    fn globs_and_off() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("notes.txt");
+        std::fs::write(&f, b"not a database").unwrap();
+        assert!(!SqliteCapture::default().wants(&f, b"notes.txt"));
+        let cap = SqliteCapture::new(true, &["*.txt".into()]).unwrap();
+        assert!(cap.wants(&f, b"sub/notes.txt"));
+        assert!(!SqliteCapture::off().wants(&f, b"notes.txt"));
+    }
+}
