@@ -1,6 +1,6 @@
 //! Commands run around a capture or a restore (`before`, `after`,
 //! `on_error`, `before_restore`, `after_restore`, `health_check`): for
-//! example `docker stop opc-chromadb` so a database is still while it is
+//! example stopping a container so a database is still while it is
 //! read. Each runs with `sh -c`, stdin closed, its output captured (the tail
 //! is kept for the log), and is killed with its whole process group when its
 //! timeout passes.
@@ -60,7 +60,7 @@ impl HookSet {
 /// What one hook did, for reports and the log.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct HookRun {
-    /// Which hook: `chromadb.before`, `run.after`, ...
+    /// Which hook: `<part>.before`, `run.after`, ...
     pub hook: String,
     /// The command line.
     pub command: String,
@@ -112,8 +112,8 @@ pub fn run_hook(hook: &str, command: &str, env: &[(&str, &str)], timeout: Durati
     };
     // One pipe for both streams keeps their order; reading it in a thread
     // keeps a chatty command from blocking on a full pipe.
-    let (reader, writer) = match std::io::pipe() {
-        Ok(p) => p,
+    let (reader, writer) = match nix::unistd::pipe() {
+        Ok((r, w)) => (std::fs::File::from(r), w),
         Err(e) => {
             run.output = format!("cannot create a pipe: {e}");
             return run;

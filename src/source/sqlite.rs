@@ -1,6 +1,6 @@
 //! Consistent copies of live SQLite databases.
 //!
-//! Copying `chroma.sqlite3` or `grafana.db` byte by byte while a writer
+//! Copying a database file byte by byte while a writer
 //! commits gives pages from different transactions: a corrupt database. A
 //! database is instead copied with SQLite's online backup API in a single
 //! step, which holds one read transaction for the whole copy: the copy is
@@ -148,7 +148,7 @@ pub fn consistent_copy(src: &Path, tmp_dir: &Path) -> Result<tempfile::NamedTemp
         ))
     };
     // Read-only and no URI tricks: opening must never create, convert or
-    // checkpoint anything in the application's folder.
+    // checkpoint anything in the folder of the program that owns it.
     let source = Connection::open_with_flags(
         src,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
