@@ -90,7 +90,11 @@ pub(super) fn unlock(
     }
     // After a rotation cut short, two slots open with one password; the
     // newer keyring can read everything the older one can.
-    slots.sort_by_key(|s| std::cmp::Reverse(s.generation.unwrap_or(0)));
+    // Of equal generations the newer slot first: a re-encryption cut short
+    // leaves the keyring without the old generations in the newer one.
+    slots.sort_by(|a, b| {
+        (b.generation.unwrap_or(0), &b.created).cmp(&(a.generation.unwrap_or(0), &a.created))
+    });
     let mut tried = 0;
     for slot in slots {
         if encrypted && slot.kdf == "none" {
@@ -283,10 +287,11 @@ impl Repository {
     }
 
     /// Replaces the keyring wrapped for `password` by `keyring`: the new
-    /// slot is durable before the opened one (and, with `remove_others`,
-    /// every other slot) is deleted. Refuses up front when other slots exist
-    /// and `remove_others` is false: they cannot be re-wrapped without their
-    /// passwords, and would keep the old keyring.
+    /// slot is durable before the opened one is deleted, together with any
+    /// other slot `password` opens (left by an interrupted rotation) and,
+    /// with `remove_others`, every other slot. Refuses up front when slots
+    /// of other passwords exist and `remove_others` is false: they cannot be
+    /// re-wrapped without their passwords and would keep the old keyring.
     pub(super) fn replace_keyring(
         &self,
         lock: &RepoLock<'_>,
@@ -295,30 +300,65 @@ impl Repository {
         remove_others: bool,
     ) -> Result<(String, Vec<String>)> {
         let opened = self.require_key_change(lock)?;
-        self.check_other_slots(remove_others)?;
+        let (own, others) = self.other_slots(password)?;
+        if !others.is_empty() && !remove_others {
+            return Err(Error::OtherKeySlots(others.join(", ")));
+        }
         let label = opened.label.clone();
-        let old = opened.id.clone();
         let new = self.write_slot(keyring, password, None, &label)?;
         crate::util::fault_point("keyring-after-new-slot");
         let mut removed = Vec::new();
-        for id in self.key_slots()? {
-            if id != new && (id == old || remove_others) {
-                self.delete_slot(&id)?;
-                removed.push(id);
-            }
+        let doomed = std::iter::once(opened.id.clone())
+            .chain(own)
+            .chain(others.into_iter().filter(|_| remove_others));
+        for id in doomed {
+            self.delete_slot(&id)?;
+            removed.push(id);
         }
         Ok((new, removed))
     }
 
-    /// Fails with [`Error::OtherKeySlots`] when slots other than the opened
-    /// one exist and may not be removed.
-    pub(super) fn check_other_slots(&self, remove_others: bool) -> Result<()> {
-        let opened = self.opened_slot().unwrap_or_default();
-        let others: Vec<String> = self
-            .key_slots()?
-            .into_iter()
-            .filter(|i| i != opened)
-            .collect();
+    /// Slots other than the opened one: (those `password` opens too, those
+    /// of other passwords). Costs one Argon2 run per other slot.
+    fn other_slots(&self, password: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
+        let opened = self.opened_slot().unwrap_or_default().to_string();
+        let (mut own, mut others) = (Vec::new(), Vec::new());
+        for id in self.key_slots()? {
+            if id == opened {
+                continue;
+            }
+            let opens = read_slot(self.backend(), &format!("keys/{id}"))
+                .ok()
+                .and_then(|s| s.open(password).ok().flatten())
+                .is_some();
+            if opens {
+                own.push(id);
+            } else {
+                others.push(id);
+            }
+        }
+        Ok((own, others))
+    }
+
+    /// Deletes the other slots `password` opens: leftovers of an interrupted
+    /// rotation or re-encryption, which may still wrap dropped generations.
+    pub(super) fn remove_duplicate_slots(
+        &self,
+        lock: &RepoLock<'_>,
+        password: &[u8],
+    ) -> Result<Vec<String>> {
+        self.require_key_change(lock)?;
+        let (own, _) = self.other_slots(password)?;
+        for id in &own {
+            self.delete_slot(id)?;
+        }
+        Ok(own)
+    }
+
+    /// Fails with [`Error::OtherKeySlots`] when slots of other passwords
+    /// exist and may not be removed.
+    pub(super) fn check_other_slots(&self, password: &[u8], remove_others: bool) -> Result<()> {
+        let (_, others) = self.other_slots(password)?;
         if others.is_empty() || remove_others {
             Ok(())
         } else {

@@ -118,7 +118,7 @@ impl Repository {
         }
         let dropping = !keep_old && self.key_generations().len() > 1;
         if dropping {
-            self.check_other_slots(remove_others)?;
+            self.check_other_slots(password, remove_others)?;
         }
         let mut rep = ReencryptReport {
             generations: self.key_generations(),
@@ -166,6 +166,8 @@ impl Repository {
             rep.generations = newest.numbers();
             rep.new_slot = Some(new_slot);
             rep.removed_slots = removed;
+        } else if !keep_old {
+            rep.removed_slots = self.remove_duplicate_slots(lock, password)?;
         }
         Ok(rep)
     }
