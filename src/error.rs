@@ -95,6 +95,22 @@ pub enum Error {
     /// The repository is locked.
     #[error("{0}")]
     Locked(String),
+    /// `key remove` of the only key slot.
+    #[error("key slot {0} is the last one: without it no password opens the repository; add another with `opc-store key add` first, or change this password with `opc-store key passwd`")]
+    LastKeySlot(String),
+    /// `key remove` of the slot the current password opened, when that
+    /// password opens no other slot.
+    #[error("key slot {0} is the one the current password opened and that password opens no other slot: removing it locks you out unless you know another password; use `opc-store key passwd` to change the password, or pass --force if another password is known to work")]
+    WouldLockOut(String),
+    /// A keyring change would leave other slots with the old keyring.
+    #[error("other key slots exist ({0}): their keyring cannot be replaced without their passwords; remove them first with `opc-store key remove ID` and add them again afterwards with `opc-store key add`, or pass --remove-other-slots")]
+    OtherKeySlots(String),
+    /// Key slots changed between opening the repository and locking it.
+    #[error("the repository's key slots changed while this command started (a `key` command ran meanwhile), so it may hold outdated keys; run it again")]
+    KeysChanged,
+    /// Objects sealed with an older key generation remain after re-encryption.
+    #[error("{0} still sealed with an older key generation; run `opc-store key reencrypt` again")]
+    StillOld(String),
     /// The SQLite index failed.
     #[error("index database {path}: {cause}; the index is derived data: `opc-store repair index` rebuilds it from the packs")]
     Index {

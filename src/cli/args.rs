@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use super::key_args::*;
+
 /// Deduplicating, encrypted backups of One-Place-Chat.
 #[derive(Parser, Debug)]
 #[command(
@@ -158,6 +160,9 @@ Exit codes: 0 snapshot taken, 1 taken with warnings, other codes: failed (see op
     /// Repair derived data
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Passwords (key slots) and key rotation
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Generate, install or remove systemd timers or a crontab for unattended runs
     #[command(after_help = "\
 Examples:

@@ -3,6 +3,7 @@
 mod args;
 mod cmd;
 mod exit;
+mod key_args;
 mod password;
 mod progress;
 mod render;
@@ -64,6 +65,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Run(a) => cmd::run::run(g, a),
         Command::Status(a) => cmd::run::status(g, a),
         Command::Repair(r) => cmd::repair::run(g, r),
+        Command::Key(k) => cmd::key::run(g, k),
         Command::Schedule(a) => cmd::schedule::run(g, a),
         Command::Demo(a) => cmd::demo::run(g, a),
     }
@@ -95,11 +97,20 @@ fn repo_path(g: &Global, cfg: Option<&Config>) -> Result<PathBuf> {
 
 /// Opens the repository, asking for the password only when it is encrypted.
 fn open_repo(g: &Global, path: &Path) -> Result<Repository> {
+    Ok(open_repo_with_password(g, path)?.0)
+}
+
+/// [`open_repo`], also returning the password (empty when unencrypted) for
+/// commands that need it again (`key`).
+fn open_repo_with_password(
+    g: &Global,
+    path: &Path,
+) -> Result<(Repository, zeroize::Zeroizing<Vec<u8>>)> {
     let encrypted = Repository::is_encrypted_at(path)?;
     let pw = if encrypted {
-        Some(password::get(g.password_file.as_deref(), false)?)
+        password::get(g.password_file.as_deref(), false)?
     } else {
-        None
+        zeroize::Zeroizing::new(Vec::new())
     };
     if !encrypted
         && (std::env::var_os("OPC_PASSWORD").is_some() || g.password_file.is_some())
@@ -114,11 +125,11 @@ fn open_repo(g: &Global, path: &Path) -> Result<Repository> {
     let repo = Repository::open_backend(
         backend,
         path,
-        pw.as_ref().map(|p| p.as_slice()),
+        encrypted.then_some(pw.as_slice()),
         &cache_root(g),
     )
     .with_context(|| format!("opening repository {}", path.display()))?;
-    Ok(repo)
+    Ok((repo, pw))
 }
 
 /// The cache root: `--cache-dir` / `OPC_CACHE_DIR`, else the library default.

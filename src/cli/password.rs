@@ -1,50 +1,116 @@
-//! Where the password comes from, first match wins: `--password-file` /
-//! `OPC_PASSWORD_FILE`, `OPC_PASSWORD`, an interactive prompt. Never an
-//! argument.
+//! Where passwords come from, first match wins. The current password:
+//! `--password-file` / `OPC_PASSWORD_FILE`, `OPC_PASSWORD`, an interactive
+//! prompt. A new one (`key add`, `key passwd`): `--new-password-file`,
+//! `OPC_NEW_PASSWORD`, a prompt asked twice. Never an argument.
 
 use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use zeroize::Zeroizing;
 
+/// Where one password is looked for.
+struct Source<'a> {
+    file: Option<&'a Path>,
+    env: &'static str,
+    file_hint: &'static str,
+    prompt: &'static str,
+}
+
 /// The password, prompting (twice when `confirm`) on a terminal.
 pub fn get(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
-    // An explicit file (flag or OPC_PASSWORD_FILE) wins over OPC_PASSWORD.
-    if let Some(f) = file {
-        let text =
-            std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
-        // A trailing newline from `echo pw > file` is not part of the password.
-        let mut end = text.len();
-        while end > 0 && (text[end - 1] == b'\n' || text[end - 1] == b'\r') {
-            end -= 1;
-        }
-        if end == 0 {
-            bail!("password file {} is empty", f.display());
-        }
-        return Ok(Zeroizing::new(text[..end].to_vec()));
+    read(
+        &Source {
+            file,
+            env: "OPC_PASSWORD",
+            file_hint: "OPC_PASSWORD_FILE / --password-file",
+            prompt: "repository password: ",
+        },
+        confirm,
+    )
+}
+
+/// A new password for `key add` / `key passwd`, always confirmed when typed.
+pub fn get_new(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+    read(
+        &Source {
+            file,
+            env: "OPC_NEW_PASSWORD",
+            file_hint: "--new-password-file",
+            prompt: "new repository password: ",
+        },
+        true,
+    )
+}
+
+fn read(src: &Source<'_>, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+    // An explicit file wins over the environment variable.
+    if let Some(f) = src.file {
+        return from_file(f);
     }
-    if let Some(p) = std::env::var_os("OPC_PASSWORD") {
+    if let Some(p) = std::env::var_os(src.env) {
         if p.is_empty() {
-            bail!("OPC_PASSWORD is set but empty; an empty password is not allowed");
+            bail!(
+                "{} is set but empty; an empty password is not allowed",
+                src.env
+            );
         }
         return Ok(Zeroizing::new(
             std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec(),
         ));
     }
     if !std::io::stdin().is_terminal() {
-        bail!("no password given: set OPC_PASSWORD, or OPC_PASSWORD_FILE / --password-file to a file holding it");
+        bail!(
+            "no password given: set {}, or {} to a file holding it",
+            src.env,
+            src.file_hint
+        );
     }
-    let p = rpassword::prompt_password("repository password: ").context("reading the password")?;
+    let p = Zeroizing::new(rpassword::prompt_password(src.prompt).context("reading the password")?);
     if confirm {
-        let again =
-            rpassword::prompt_password("repeat the password: ").context("reading the password")?;
-        if again != p {
+        let again = Zeroizing::new(
+            rpassword::prompt_password("repeat the password: ").context("reading the password")?,
+        );
+        if *again != *p {
             bail!("the passwords differ");
         }
     }
     if p.is_empty() {
         bail!("an empty password is not allowed");
     }
-    Ok(Zeroizing::new(p.into_bytes()))
+    Ok(Zeroizing::new(p.as_bytes().to_vec()))
+}
+
+fn from_file(f: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    let text = Zeroizing::new(
+        std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?,
+    );
+    warn_if_exposed(f);
+    // A trailing newline from `echo pw > file` is not part of the password.
+    let mut end = text.len();
+    while end > 0 && (text[end - 1] == b'\n' || text[end - 1] == b'\r') {
+        end -= 1;
+    }
+    if end == 0 {
+        bail!("password file {} is empty", f.display());
+    }
+    Ok(Zeroizing::new(text[..end].to_vec()))
+}
+
+/// Warns (on every read, also with `--quiet`: it is a security problem, not
+/// progress) when others than the owner may read the password file.
+fn warn_if_exposed(f: &Path) {
+    let Ok(md) = std::fs::metadata(f) else {
+        return;
+    };
+    let mode = md.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        eprintln!(
+            "warning: password file {} is readable or writable by group or others (mode {mode:03o}); \
+             restrict it with `chmod 600 {}`",
+            f.display(),
+            f.display()
+        );
+    }
 }

@@ -1,10 +1,13 @@
-//! Password-wrapped key slots. Each slot wraps the same [`MasterKeys`] with a
-//! key derived from one password by Argon2id, so passwords can be added and
-//! removed without re-encrypting data. Format: `docs/FORMAT.md` §4.
+//! Password-wrapped key slots. Each slot wraps the same keys with a key
+//! derived from one password by Argon2id, so passwords can be added and
+//! removed without re-encrypting data. Version 1 (what `init` writes) wraps
+//! the 96-byte [`MasterKeys`]; version 2 (what `key add`, `passwd` and
+//! `rotate` write) wraps a [`Keyring`] of key generations and records who
+//! made it. Format: `docs/FORMAT.md` §4.
 
 use serde::{Deserialize, Serialize};
 
-use super::{MasterKeys, Sealer};
+use super::{Keyring, MasterKeys, Sealer};
 use crate::error::{Error, Result};
 
 /// Argon2id cost parameters, stored in each slot.
@@ -37,7 +40,7 @@ pub const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySlot {
-    /// Slot format version (1).
+    /// Slot format version: 1 wraps master keys, 2 a keyring.
     pub version: u32,
     /// 16 hex digits naming the slot.
     pub id: String,
@@ -45,6 +48,17 @@ pub struct KeySlot {
     pub created: String,
     /// Host that created the slot (informational).
     pub host: String,
+    /// User that created the slot (informational; version 2 only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// Free-form label given with `--label` (version 2 only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
+    /// Newest key generation inside (version 2 only). Unauthenticated: a
+    /// hint so that, of two slots one password opens (a rotation cut short),
+    /// the one with the newer keyring is tried first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u32>,
     /// `argon2id`, or `none` for unencrypted repositories.
     pub kdf: String,
     /// Argon2id parameters (absent for `none`).
@@ -57,8 +71,8 @@ pub struct KeySlot {
     pub keys: String,
 }
 
-fn aad(id: &str) -> Vec<u8> {
-    let mut a = b"opc-store keyslot v1 ".to_vec();
+fn aad(version: u32, id: &str) -> Vec<u8> {
+    let mut a = format!("opc-store keyslot v{version} ").into_bytes();
     a.extend_from_slice(id.as_bytes());
     a
 }
@@ -73,22 +87,56 @@ fn derive(password: &[u8], salt: &[u8], p: KdfParams) -> Result<[u8; 32]> {
     Ok(out)
 }
 
+/// Who runs this process, for the informational `user` field.
+fn current_user() -> String {
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
+    }
+}
+
 impl KeySlot {
-    /// Wraps `keys` under `password`.
+    /// Wraps `keys` under `password` in a version 1 slot (what `init` writes).
     pub fn create(keys: &MasterKeys, password: &[u8], params: KdfParams) -> Result<KeySlot> {
+        let mut plain = keys.to_bytes();
+        let slot = Self::wrap(1, &plain, password, params);
+        zeroize::Zeroize::zeroize(&mut plain);
+        slot
+    }
+
+    /// Wraps `keyring` under `password` in a version 2 slot labelled `label`.
+    pub fn create_keyring(
+        keyring: &Keyring,
+        password: &[u8],
+        params: KdfParams,
+        label: &str,
+    ) -> Result<KeySlot> {
+        let plain = zeroize::Zeroizing::new(keyring.to_bytes());
+        let mut slot = Self::wrap(2, &plain, password, params)?;
+        slot.user = current_user();
+        slot.label = label.to_string();
+        slot.generation = Some(keyring.newest().number);
+        Ok(slot)
+    }
+
+    fn wrap(version: u32, plain: &[u8], password: &[u8], params: KdfParams) -> Result<KeySlot> {
         let mut idb = [0u8; 8];
         super::random_bytes(&mut idb);
         let id = hex::encode(idb);
         let mut salt = [0u8; 16];
         super::random_bytes(&mut salt);
         let mut kek = derive(password, &salt, params)?;
-        let sealed = Sealer::encrypted(&kek).seal(&aad(&id), &keys.to_bytes());
+        let sealed = Sealer::encrypted(&kek).seal(&aad(version, &id), plain);
         zeroize::Zeroize::zeroize(&mut kek);
         Ok(KeySlot {
-            version: 1,
+            version,
             id,
             created: chrono::Utc::now().to_rfc3339(),
             host: crate::hostname(),
+            user: String::new(),
+            label: String::new(),
+            generation: None,
             kdf: "argon2id".into(),
             params: Some(params),
             salt: hex::encode(salt),
@@ -103,6 +151,9 @@ impl KeySlot {
             id: "0000000000000000".into(),
             created: chrono::Utc::now().to_rfc3339(),
             host: crate::hostname(),
+            user: String::new(),
+            label: String::new(),
+            generation: None,
             kdf: "none".into(),
             params: None,
             salt: String::new(),
@@ -110,20 +161,29 @@ impl KeySlot {
         }
     }
 
-    /// Unwraps the master keys; `Ok(None)` when the password does not fit.
-    pub fn open(&self, password: &[u8]) -> Result<Option<MasterKeys>> {
+    /// Unwraps the keyring (a version 1 slot gives generation 0 only);
+    /// `Ok(None)` when the password does not fit.
+    pub fn open(&self, password: &[u8]) -> Result<Option<Keyring>> {
         let bad = |r: &str| Error::corrupt(format!("key slot {}", self.id), r.to_string());
-        if self.version != 1 {
+        if self.version != 1 && self.version != 2 {
             return Err(bad(&format!(
                 "slot format {} is not supported; upgrade opc-store",
                 self.version
             )));
         }
         let bytes = hex::decode(&self.keys).map_err(|_| bad("keys are not hex"))?;
+        let parse = |pt: &[u8]| -> Result<Keyring> {
+            if self.version == 1 {
+                MasterKeys::from_bytes(pt)
+                    .map(|k| Keyring::from_master(&k))
+                    .ok_or_else(|| bad("keys must be 96 bytes"))
+            } else {
+                Keyring::from_bytes(pt).ok_or_else(|| bad("malformed keyring"))
+            }
+        };
         match self.kdf.as_str() {
-            "none" => Ok(Some(
-                MasterKeys::from_bytes(&bytes).ok_or_else(|| bad("keys must be 96 bytes"))?,
-            )),
+            // Only `init --encryption none` writes these, always version 1.
+            "none" if self.version == 1 => Ok(Some(parse(&bytes)?)),
             "argon2id" => {
                 let params = self
                     .params
@@ -138,15 +198,11 @@ impl KeySlot {
                 }
                 let salt = hex::decode(&self.salt).map_err(|_| bad("salt is not hex"))?;
                 let mut kek = derive(password, &salt, params)?;
-                let opened = Sealer::encrypted(&kek).open(&aad(&self.id), &bytes);
+                let opened = Sealer::encrypted(&kek).open(&aad(self.version, &self.id), &bytes);
                 zeroize::Zeroize::zeroize(&mut kek);
                 match opened {
                     None => Ok(None),
-                    Some(mut pt) => {
-                        let k = MasterKeys::from_bytes(&pt);
-                        zeroize::Zeroize::zeroize(&mut pt);
-                        Ok(Some(k.ok_or_else(|| bad("keys must be 96 bytes"))?))
-                    }
+                    Some(pt) => Ok(Some(parse(&zeroize::Zeroizing::new(pt))?)),
                 }
             }
             other => Err(bad(&format!("unknown kdf {other:?}"))),
@@ -169,6 +225,41 @@ mod tests {
         let slot = KeySlot::create(&keys, b"right", p).unwrap();
         assert!(slot.open(b"wrong").unwrap().is_none());
         let k = slot.open(b"right").unwrap().unwrap();
-        assert_eq!(k.to_bytes(), keys.to_bytes());
+        assert_eq!(k.numbers(), vec![0]);
+        assert_eq!(k.master().to_bytes(), keys.to_bytes());
+    }
+
+    const CHEAP: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn version_2_wraps_a_keyring_and_survives_json() {
+        let ring = Keyring::from_master(&MasterKeys::generate()).rotated();
+        let slot = KeySlot::create_keyring(&ring, b"pw", CHEAP, "laptop").unwrap();
+        let json = serde_json::to_vec(&slot).unwrap();
+        let back: KeySlot = serde_json::from_slice(&json).unwrap();
+        assert_eq!((back.version, back.generation), (2, Some(1)));
+        assert_eq!(back.label, "laptop");
+        let opened = back.open(b"pw").unwrap().unwrap();
+        assert_eq!(opened.to_bytes(), ring.to_bytes());
+        assert!(back.open(b"other").unwrap().is_none());
+    }
+
+    #[test]
+    fn version_is_bound_to_the_wrapped_keys() {
+        // Relabelling a version 2 slot as 1 (or the reverse) must not make it
+        // parse its plaintext the other way: the AAD names the version.
+        let ring = Keyring::from_master(&MasterKeys::generate());
+        let mut slot = KeySlot::create_keyring(&ring, b"pw", CHEAP, "").unwrap();
+        slot.version = 1;
+        assert!(slot.open(b"pw").unwrap().is_none());
+        let mut v1 = KeySlot::create(&ring.master(), b"pw", CHEAP).unwrap();
+        v1.version = 2;
+        assert!(v1.open(b"pw").unwrap().is_none());
+        v1.version = 3;
+        assert!(v1.open(b"pw").is_err());
     }
 }

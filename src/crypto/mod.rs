@@ -1,11 +1,13 @@
 //! The trust boundary: master keys, password-wrapped key slots, sealing of
 //! every stored object, and length padding. Pure code, no I/O.
 
+mod keyring;
 mod keys;
 mod keyslot;
 mod padding;
 mod seal;
 
+pub use keyring::{Generation, Keyring, MAX_GENERATIONS};
 pub use keys::MasterKeys;
 pub use keyslot::{KdfParams, KeySlot};
 pub use padding::padme;

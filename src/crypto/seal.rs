@@ -5,6 +5,11 @@
 //! place of another. In a repository created with `--encryption none` the
 //! form is `plaintext || BLAKE3(len(aad) as u64 LE || aad || plaintext)[..16]`:
 //! corruption is still detected, tampering is not (there is no secret).
+//!
+//! After `key rotate` a sealer holds several keys: it seals with the newest
+//! and opens by trying each, newest first. The Poly1305 tag tells which key
+//! fits (a wrong key fails authentication before anything is decrypted), so
+//! no key id needs to be stored and the sealed form is unchanged.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -17,8 +22,9 @@ pub const TAG_LEN: usize = 16;
 /// Seals and opens objects with the repository's encryption key.
 #[derive(Clone)]
 pub enum Sealer {
-    /// XChaCha20-Poly1305 with a random 192-bit nonce per object.
-    Encrypted(Box<XChaCha20Poly1305>),
+    /// XChaCha20-Poly1305 with a random 192-bit nonce per object. The first
+    /// key seals; all are tried, in order, to open.
+    Encrypted(Vec<XChaCha20Poly1305>),
     /// No secrecy, only a checksum (repositories made with `--encryption none`).
     Plain,
 }
@@ -26,7 +32,18 @@ pub enum Sealer {
 impl Sealer {
     /// A sealer for the given 32-byte key.
     pub fn encrypted(key: &[u8; 32]) -> Sealer {
-        Sealer::Encrypted(Box::new(XChaCha20Poly1305::new(key.into())))
+        Sealer::keyring(std::slice::from_ref(key))
+    }
+
+    /// A sealer that seals with `keys[0]` and opens with any of `keys`,
+    /// tried in order (newest generation first). `keys` must not be empty.
+    pub fn keyring(keys: &[[u8; 32]]) -> Sealer {
+        assert!(!keys.is_empty(), "a sealer needs at least one key");
+        Sealer::Encrypted(
+            keys.iter()
+                .map(|k| XChaCha20Poly1305::new(k.into()))
+                .collect(),
+        )
     }
 
     /// Bytes a sealed object adds to its plaintext.
@@ -40,7 +57,8 @@ impl Sealer {
     /// Seals `plaintext` with `aad` bound in.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         match self {
-            Sealer::Encrypted(cipher) => {
+            Sealer::Encrypted(ciphers) => {
+                let cipher = &ciphers[0];
                 let mut nonce = [0u8; NONCE_LEN];
                 super::random_bytes(&mut nonce);
                 let ct = cipher
@@ -69,22 +87,31 @@ impl Sealer {
 
     /// Opens a sealed object; `None` when it fails authentication.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        self.open_which(aad, sealed).map(|(_, pt)| pt)
+    }
+
+    /// Opens a sealed object and tells which key opened it: 0 for the key
+    /// that seals (the newest generation), 1 for the one before, and so on.
+    /// Always 0 for plain sealers. `None` when no key authenticates it.
+    pub fn open_which(&self, aad: &[u8], sealed: &[u8]) -> Option<(usize, Vec<u8>)> {
         match self {
-            Sealer::Encrypted(cipher) => {
+            Sealer::Encrypted(ciphers) => {
                 if sealed.len() < NONCE_LEN + TAG_LEN {
                     return None;
                 }
                 let (nonce, ct) = sealed.split_at(NONCE_LEN);
-                cipher
-                    .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-                    .ok()
+                ciphers.iter().enumerate().find_map(|(i, c)| {
+                    c.decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+                        .ok()
+                        .map(|pt| (i, pt))
+                })
             }
             Sealer::Plain => {
                 if sealed.len() < TAG_LEN {
                     return None;
                 }
                 let (pt, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-                (plain_tag(aad, pt) == tag).then(|| pt.to_vec())
+                (plain_tag(aad, pt) == tag).then(|| (0, pt.to_vec()))
             }
         }
     }

@@ -46,9 +46,38 @@ pub fn open(
     raw_len: usize,
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
-    let frame = sealer
-        .open(&aad(kind, id), sealed)
+    let (_, frame) = sealer
+        .open_which(&aad(kind, id), sealed)
         .ok_or_else(|| Error::Authentication { what: what() })?;
+    decode(&frame, id_of, id, raw_len, what)
+}
+
+/// Checks a sealed blob like [`open`]; when an older key generation sealed
+/// it, returns it sealed again with the newest, else `None` (the stored
+/// bytes are current). The frame, padding included, is kept as it is.
+pub fn reseal(
+    sealer: &Sealer,
+    id_of: impl Fn(&[u8]) -> Id,
+    kind: BlobKind,
+    id: &Id,
+    sealed: &[u8],
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Option<Vec<u8>>> {
+    let (generation, frame) = sealer
+        .open_which(&aad(kind, id), sealed)
+        .ok_or_else(|| Error::Authentication { what: what() })?;
+    decode(&frame, id_of, id, raw_len, what)?;
+    Ok((generation != 0).then(|| sealer.seal(&aad(kind, id), &frame)))
+}
+
+fn decode(
+    frame: &[u8],
+    id_of: impl Fn(&[u8]) -> Id,
+    id: &Id,
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
     if frame.len() < FRAME_HEADER {
         return Err(Error::corrupt(what(), "frame shorter than its header"));
     }

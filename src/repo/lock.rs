@@ -144,6 +144,9 @@ impl Repository {
             let Some((_, holder)) = conflict else {
                 // What we saw at open may be stale: a prune may have run
                 // while we waited. Work from what the lock now protects.
+                // A rotation or re-encryption may have run while we waited;
+                // our keyring could then lack the keys others now use.
+                self.check_slots_unchanged()?;
                 self.sync_packs()?;
                 self.sync_snapshot_cache()?;
                 return Ok(mine);

@@ -6,19 +6,23 @@ pub mod blob;
 mod cache;
 pub mod config;
 pub mod index;
+mod keys;
 mod lock;
 pub mod pack;
 mod packer;
 mod rebuild;
+mod reencrypt;
 mod repack;
 mod verify;
 
 pub use cache::cache_root;
 pub use config::{InitOptions, RepoConfig, RepoMarker, FORMAT_VERSION};
 pub use index::{BlobLocation, Index, IndexTotals};
+pub use keys::{RotateReport, SlotInfo};
 pub use lock::{LockInfo, LockKind, RepoLock};
 pub use packer::{Packer, PackerStats};
 pub use rebuild::RebuildReport;
+pub use reencrypt::ReencryptReport;
 pub use repack::RepackStats;
 pub use verify::{PackCheck, PackProblem};
 
@@ -26,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, LocalBackend};
 use crate::chunker::Chunker;
-use crate::crypto::{KeySlot, MasterKeys, Sealer};
+use crate::crypto::{KeySlot, Keyring, MasterKeys, Sealer};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 
@@ -37,7 +41,15 @@ const CONFIG_AAD: &[u8] = b"opc-store config v1";
 /// An open repository.
 pub struct Repository {
     backend: Box<dyn Backend>,
+    /// The newest generation's master keys (the chunk-id and chunker keys
+    /// are the same in every generation).
     keys: MasterKeys,
+    keyring: Keyring,
+    /// The slot the password opened (`None` for unencrypted repositories).
+    opened: Option<KeySlot>,
+    /// Key-slot names seen at open, kept current by this process's own key
+    /// changes: a lock taken after someone else changed them is refused.
+    slot_names: std::sync::Mutex<Vec<String>>,
     sealer: Sealer,
     config: RepoConfig,
     chunker: Chunker,
@@ -135,7 +147,14 @@ impl Repository {
         // and config are durable.
         backend.write_atomic(MARKER, &json(&marker))?;
         // Keys are at hand: no second Argon2 derivation.
-        Self::open_unlocked(Box::new(backend), path, keys, opts.encrypted, cache)
+        let opened = opts.encrypted.then_some(slot);
+        Self::open_unlocked(
+            Box::new(backend),
+            path,
+            (Keyring::from_master(&keys), opened),
+            opts.encrypted,
+            cache,
+        )
     }
 
     /// Whether the repository at `path` is encrypted (needs a password),
@@ -168,21 +187,23 @@ impl Repository {
         // opened without the password it used to need.
         cache::prepare(cache, &marker)?;
         let encrypted = marker.encryption != "none";
-        let keys = Self::unlock(backend.as_ref(), encrypted, password)?;
-        Self::open_unlocked(backend, display, keys, encrypted, cache)
+        let unlocked = keys::unlock(backend.as_ref(), encrypted, password)?;
+        Self::open_unlocked(backend, display, unlocked, encrypted, cache)
     }
 
     fn open_unlocked(
         backend: Box<dyn Backend>,
         display: &Path,
-        keys: MasterKeys,
+        (keyring, opened): (Keyring, Option<KeySlot>),
         encrypted: bool,
         cache: &Path,
     ) -> Result<Repository> {
         let marker = read_marker(backend.as_ref(), display)?;
         let cache_dir = cache::prepare(cache, &marker)?;
+        let slot_names = std::sync::Mutex::new(backend.list("keys")?);
+        let keys = keyring.master();
         let sealer = if encrypted {
-            Sealer::encrypted(&keys.encryption)
+            keyring.sealer()
         } else {
             Sealer::Plain
         };
@@ -221,6 +242,9 @@ impl Repository {
         let mut repo = Repository {
             backend,
             keys,
+            keyring,
+            opened,
+            slot_names,
             sealer,
             config,
             chunker,
@@ -266,62 +290,6 @@ impl Repository {
     /// The local cache folder of this repository (holds the index).
     pub fn cache_dir(&self) -> &Path {
         &self.cache_dir
-    }
-
-    fn unlock(
-        backend: &dyn Backend,
-        encrypted: bool,
-        password: Option<&[u8]>,
-    ) -> Result<MasterKeys> {
-        let slots = backend.list("keys")?;
-        if slots.is_empty() {
-            return Err(Error::corrupt("repository", "no key slots in keys/"));
-        }
-        // A damaged or hostile slot is skipped so it cannot lock out the
-        // others; its error is reported only when no slot opens.
-        let mut skipped = None;
-        let mut tried = 0;
-        for name in &slots {
-            let slot: KeySlot = match serde_json::from_slice(&backend.read(name)?) {
-                Ok(s) => s,
-                Err(e) => {
-                    skipped
-                        .get_or_insert(Error::corrupt(format!("key slot {name}"), e.to_string()));
-                    continue;
-                }
-            };
-            if name.rsplit('/').next() != Some(slot.id.as_str()) {
-                skipped.get_or_insert(Error::corrupt(
-                    format!("key slot {name}"),
-                    "file name differs from its id",
-                ));
-                continue;
-            }
-            if encrypted && slot.kdf == "none" {
-                // A plaintext slot in an encrypted repository would be a
-                // downgrade planted by whoever holds the storage.
-                return Err(Error::corrupt(
-                    format!("key slot {name}"),
-                    "unencrypted key slot in an encrypted repository",
-                ));
-            }
-            let pw = if encrypted {
-                password.ok_or(Error::WrongPassword)?
-            } else {
-                b""
-            };
-            match slot.open(pw) {
-                Ok(Some(k)) => return Ok(k),
-                Ok(None) => tried += 1,
-                Err(e) => {
-                    skipped.get_or_insert(e);
-                }
-            }
-        }
-        match skipped {
-            Some(e) if tried == 0 => Err(e),
-            _ => Err(Error::WrongPassword),
-        }
     }
 
     /// The backend.

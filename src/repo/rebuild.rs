@@ -130,17 +130,19 @@ impl Repository {
     /// records, drops removed ones. Returns how many records are cached.
     pub fn sync_snapshot_cache(&self) -> Result<u64> {
         let on_disk = self.list_objects("snapshots")?;
-        let cached: std::collections::HashSet<_> = self
-            .index()
-            .snapshots()?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
         let disk_set: std::collections::HashSet<_> = on_disk.iter().copied().collect();
-        for id in cached.difference(&disk_set) {
-            self.index().remove_snapshot(id)?;
+        let mut current = std::collections::HashSet::new();
+        for (id, sealed) in self.index().snapshots()? {
+            if !disk_set.contains(&id) {
+                self.index().remove_snapshot(&id)?;
+            } else if self.open_object("snapshots", &id, &sealed).is_ok() {
+                current.insert(id);
+            }
+            // Else the cached copy no longer opens: `key reencrypt` (maybe
+            // on another host) re-sealed the record under a generation this
+            // cache never saw. It is read again below.
         }
-        for id in disk_set.difference(&cached) {
+        for id in disk_set.difference(&current) {
             // Cached still sealed; authenticated now so a damaged record is
             // reported here rather than on every listing.
             let sealed = self.backend().read(&format!("snapshots/{}", id.to_hex()))?;
@@ -148,6 +150,7 @@ impl Repository {
                 // One damaged record must not block every command; it is
                 // left out of listings and reported.
                 tracing::warn!("snapshot {} is unreadable and skipped: {e}", id.short());
+                self.index().remove_snapshot(id)?;
                 continue;
             }
             self.index().put_snapshot(id, &sealed)?;

@@ -4,6 +4,12 @@
 //! then are the old packs deleted. A crash at any point leaves every blob
 //! in at least one durable pack; leftovers are unreferenced packs that the
 //! next prune removes.
+//!
+//! `key reencrypt` uses the same sequence on every pack sealed with an older
+//! key generation. Both re-seal blobs an older generation sealed (prune
+//! authenticates them anyway), so a pack whose trailer the newest generation
+//! sealed holds only blobs it sealed too: re-encryption can tell old packs
+//! from their trailers alone.
 
 use std::collections::HashSet;
 
@@ -37,6 +43,20 @@ impl Repository {
         keep: &HashSet<Id>,
         on_pack: &dyn Fn(),
     ) -> Result<RepackStats> {
+        self.rewrite_packs(repack, delete, Some(keep), "prune", on_pack)
+    }
+
+    /// [`Repository::repack`] with `keep = None` meaning every blob indexed
+    /// in `repack`; `step` names the fault points (`<step>-before-index-swap`, ...).
+    pub(super) fn rewrite_packs(
+        &self,
+        repack: &[Id],
+        delete: &[Id],
+        keep: Option<&HashSet<Id>>,
+        step: &str,
+        on_pack: &dyn Fn(),
+    ) -> Result<RepackStats> {
+        let fault = |at: &str| crate::util::fault_point(&format!("{step}-{at}"));
         let mut stats = RepackStats::default();
         let mut new_packs: Vec<(Id, u64, Vec<PackEntry>)> = Vec::new();
         let mut writer: Option<PackWriter> = None;
@@ -46,22 +66,23 @@ impl Repository {
             for (pack, blobs) in &by_pack {
                 let name = pack_name(pack);
                 for (id, loc) in blobs {
-                    if !keep.contains(id) {
+                    if keep.is_some_and(|k| !k.contains(id)) {
                         continue;
                     }
-                    let sealed = self
+                    let stored = self
                         .backend()
                         .read_range(&name, loc.offset, loc.length as u64)?;
                     // Authenticate before copying: never carry damage forward.
-                    blob::open(
+                    let resealed = blob::reseal(
                         self.sealer(),
                         |d| self.blob_id(d),
                         loc.kind,
                         id,
-                        &sealed,
+                        &stored,
                         loc.raw_length as usize,
                         &|| format!("blob {} in pack {}", id.short(), pack),
                     )?;
+                    let sealed = resealed.unwrap_or(stored);
                     if writer.is_none() {
                         writer = Some(PackWriter::create(self.tmp_dir())?);
                     }
@@ -75,7 +96,7 @@ impl Repository {
                             .expect("open")
                             .finish(self.sealer(), self.backend())?;
                         new_packs.push((p, size, entries));
-                        crate::util::fault_point("prune-after-first-new-pack");
+                        fault("after-first-new-pack");
                     }
                 }
             }
@@ -94,16 +115,16 @@ impl Repository {
             return Err(e);
         }
         stats.packs_written = new_packs.len() as u64;
-        crate::util::fault_point("prune-before-index-swap");
+        fault("before-index-swap");
         let old: Vec<Id> = repack.iter().chain(delete).copied().collect();
         self.index().swap_packs(&old, &new_packs)?;
-        crate::util::fault_point("prune-after-index-swap");
+        fault("after-index-swap");
         // Rewriting a fully used pack of an unencrypted repository gives
         // the same bytes, hence the same name: that file is the new pack.
         let written: HashSet<Id> = new_packs.iter().map(|p| p.0).collect();
         for (i, p) in old.iter().enumerate() {
             if i == 1 {
-                crate::util::fault_point("prune-during-deletes");
+                fault("during-deletes");
             }
             if written.contains(p) {
                 continue;

@@ -24,6 +24,9 @@ mod init;
 /// Damage in packs and the index, `check`, `repair snapshots`, `drill`,
 /// and snapshots killed, out of space or racing with their source.
 mod integrity;
+/// `key list|add|remove|passwd|rotate|reencrypt`, kills in the middle,
+/// password-file warnings, no password stored or logged.
+mod keys;
 /// Repository locks: concurrent snapshots, prune against a running
 /// snapshot (exit 11 or --lock-wait), stale locks and `unlock`.
 mod locking;

@@ -15,6 +15,8 @@ mod chunking;
 mod errors;
 /// The index rebuilt from the packs equals the original.
 mod index_rebuild;
+/// Key rotation against a process holding the old keyring.
+mod keys;
 /// Slack, webhook and e-mail notifications reach real peers; failures are bounded.
 mod notify;
 /// Padmé hides exact blob sizes.

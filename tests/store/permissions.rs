@@ -79,3 +79,43 @@ fn reopened_repository_stays_private() {
     write_pack_and_object(&repo);
     assert_eq!(wrong_modes(&path), Vec::<String>::new());
 }
+
+/// Key slots written by `key add`, `passwd`, `rotate` and `reencrypt`, and
+/// the re-sealed config and records, are private too.
+#[test]
+fn key_changes_stay_private() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &cheap_opts());
+    write_pack_and_object(&repo);
+    let wait = std::time::Duration::ZERO;
+    {
+        let l = repo
+            .lock(opc_store::repo::LockKind::Exclusive, "t", wait, &|_| {})
+            .unwrap();
+        repo.add_key_slot(&l, b"second", None, "x").unwrap();
+        repo.change_password(&l, b"third", None, "").unwrap();
+    }
+    drop(repo);
+    let repo = crate::common::open_with(&path, Some(b"third")).unwrap();
+    {
+        let l = repo
+            .lock(opc_store::repo::LockKind::Exclusive, "t", wait, &|_| {})
+            .unwrap();
+        repo.rotate_keys(&l, b"third", true).unwrap();
+    }
+    drop(repo);
+    let repo = crate::common::open_with(&path, Some(b"third")).unwrap();
+    let l = repo
+        .lock(opc_store::repo::LockKind::Exclusive, "t", wait, &|_| {})
+        .unwrap();
+    let rep = repo.reencrypt(&l, b"third", false, false, &|| ()).unwrap();
+    assert!(
+        rep.config && rep.snapshots == 1 && rep.packs_rewritten == 1,
+        "{rep:?}"
+    );
+    assert_eq!(wrong_modes(&path), Vec::<String>::new());
+    assert_eq!(
+        wrong_modes(&crate::common::cache_root(&path)),
+        Vec::<String>::new()
+    );
+}

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod demo;
 pub mod init;
+pub mod key;
 pub mod list;
 pub mod repair;
 pub mod restore;

@@ -6,7 +6,7 @@ mod reader;
 mod writer;
 
 pub use format::{PackEntry, PACK_MAGIC};
-pub use reader::read_trailer;
+pub use reader::{read_trailer, read_trailer_which};
 pub use writer::PackWriter;
 
 use crate::id::Id;

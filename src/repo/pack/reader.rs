@@ -7,6 +7,16 @@ use crate::error::{Error, Result};
 
 /// Reads and authenticates the trailer of the pack stored as `name`.
 pub fn read_trailer(backend: &dyn Backend, sealer: &Sealer, name: &str) -> Result<Vec<PackEntry>> {
+    read_trailer_which(backend, sealer, name).map(|(_, e)| e)
+}
+
+/// [`read_trailer`], also telling which of the sealer's keys opened the
+/// trailer (0: the newest generation; see [`Sealer::open_which`]).
+pub fn read_trailer_which(
+    backend: &dyn Backend,
+    sealer: &Sealer,
+    name: &str,
+) -> Result<(usize, Vec<PackEntry>)> {
     let size = backend
         .size(name)?
         .ok_or_else(|| Error::NotFound(format!("pack {name} does not exist")))?;
@@ -28,13 +38,15 @@ pub fn read_trailer(backend: &dyn Backend, sealer: &Sealer, name: &str) -> Resul
     }
     let body_end = size - 4 - tlen;
     let sealed = backend.read_range(name, body_end, tlen)?;
-    let plain = sealer
-        .open(TRAILER_AAD, &sealed)
-        .ok_or_else(|| Error::Authentication {
-            what: format!("trailer of pack {name}"),
-        })?;
-    decode_trailer(&plain, body_end).map_err(|e| match e {
+    let (generation, plain) =
+        sealer
+            .open_which(TRAILER_AAD, &sealed)
+            .ok_or_else(|| Error::Authentication {
+                what: format!("trailer of pack {name}"),
+            })?;
+    let entries = decode_trailer(&plain, body_end).map_err(|e| match e {
         Error::Corrupt { reason, .. } => Error::corrupt(format!("trailer of pack {name}"), reason),
         other => other,
-    })
+    })?;
+    Ok((generation, entries))
 }

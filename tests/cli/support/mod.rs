@@ -185,3 +185,21 @@ pub fn write(path: &Path, data: &[u8]) {
     }
     std::fs::write(path, data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
+
+/// Every file below `dir`, recursively, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for ent in std::fs::read_dir(&d).expect("read_dir") {
+            let p = ent.expect("entry").path();
+            if p.symlink_metadata().expect("metadata").is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
