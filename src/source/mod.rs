@@ -4,6 +4,7 @@
 
 mod exclude;
 mod fs;
+pub mod sanitize;
 
 pub use exclude::Excludes;
 pub use fs::{list_dir, node_from_metadata, read_xattrs, stat_node};
