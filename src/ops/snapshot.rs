@@ -9,9 +9,10 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::pipeline::{scan_totals, Archiver, Progress};
+use crate::pipeline::{preview, scan_totals, Archiver, Preview, Progress};
 use crate::repo::Repository;
 use crate::snapshot::{self as snap, Part, Snapshot, Summary, SNAPSHOT_VERSION};
+use crate::source::sanitize::{SanitizeRules, Sanitizer};
 use crate::source::Excludes;
 
 /// One part to capture.
@@ -23,6 +24,8 @@ pub struct PartSource {
     pub paths: Vec<PathBuf>,
     /// Exclude patterns.
     pub excludes: Vec<String>,
+    /// Sanitization rules; `None` stores files as they are.
+    pub sanitize: Option<SanitizeRules>,
 }
 
 /// What to capture and how to label it.
@@ -103,13 +106,18 @@ pub fn snapshot(
         let parent = previous.iter().rev().find_map(|(id, s)| {
             let part = s.part(&p.name)?;
             let same = s.host == host && part.paths.iter().map(|x| &x.path).eq(paths.iter());
-            same.then_some((*id, part.tree))
+            same.then_some((*id, part.tree, part.sanitize.as_ref()))
         });
-        if let Some((id, _)) = parent {
+        if let Some((id, _, _)) = parent {
             parents.push((p.name.clone(), id));
         }
         let before = packer.stats();
-        let archiver = Archiver::new(repo, &packer, Excludes::new(&p.excludes)?, seed, progress);
+        let mut archiver =
+            Archiver::new(repo, &packer, Excludes::new(&p.excludes)?, seed, progress);
+        if let Some(rules) = &p.sanitize {
+            let prev = parent.and_then(|x| x.2);
+            archiver = archiver.with_sanitizer(Sanitizer::new(rules)?, prev, &p.name);
+        }
         let res = archiver.archive(&p.paths, parent.map(|x| x.1))?;
         let after = packer.stats();
         let mut summary = res.summary;
@@ -123,6 +131,7 @@ pub fn snapshot(
             tree: res.tree,
             paths: res.paths,
             summary,
+            sanitize: res.sanitize,
         });
     }
     packer.flush()?;
@@ -150,6 +159,29 @@ pub fn snapshot(
         warnings,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a dry run of one part would capture.
+#[derive(Clone, Debug)]
+pub struct DryRunPart {
+    /// Part name.
+    pub name: String,
+    /// What the walk found.
+    pub preview: Preview,
+}
+
+/// Walks every part of `req` as [`snapshot`] would, applying excludes and
+/// sanitization, and stores nothing: no repository is needed.
+pub fn dry_run(req: &SnapshotRequest) -> Result<Vec<DryRunPart>> {
+    let mut out = Vec::new();
+    for p in &req.parts {
+        let sanitizer = p.sanitize.as_ref().map(Sanitizer::new).transpose()?;
+        out.push(DryRunPart {
+            name: p.name.clone(),
+            preview: preview(&p.name, &p.paths, &Excludes::new(&p.excludes)?, sanitizer),
+        });
+    }
+    Ok(out)
 }
 
 /// Writes a snapshot record, making the snapshot visible. Call only once

@@ -12,12 +12,14 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::file::{store_file, FileError};
+use super::sanitize::{Redaction, SanitizeCtx};
 use super::scan::join_rel;
 use super::Progress;
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::repo::{Packer, Repository};
-use crate::snapshot::{Node, NodeKind, PartPath, Summary, Tree};
+use crate::snapshot::{Node, NodeKind, PartPath, PartSanitize, Summary, Tree};
+use crate::source::sanitize::Sanitizer;
 use crate::source::{list_dir, stat_node, Excludes};
 
 /// What archiving one part produced.
@@ -31,6 +33,8 @@ pub struct ArchiveResult {
     pub summary: Summary,
     /// Non-fatal problems, one line each.
     pub warnings: Vec<String>,
+    /// What sanitization did, when it was on.
+    pub sanitize: Option<PartSanitize>,
 }
 
 /// Stores filesystem trees into a repository through a shared packer.
@@ -46,6 +50,7 @@ pub struct Archiver<'a> {
     fatal: Mutex<Option<Error>>,
     // Content of multiply-linked inodes already stored in this run.
     hardlinks: Mutex<HashMap<(u64, u64), Vec<Id>>>,
+    sanitize: Option<SanitizeCtx>,
 }
 
 impl<'a> Archiver<'a> {
@@ -67,7 +72,21 @@ impl<'a> Archiver<'a> {
             warnings: Mutex::new(Vec::new()),
             fatal: Mutex::new(None),
             hardlinks: Mutex::new(HashMap::new()),
+            sanitize: None,
         }
+    }
+
+    /// Sanitizes what is stored with `rules`; `parent` is what the parent
+    /// snapshot recorded for this part (see `pipeline::sanitize`).
+    /// `part` names the part in the recorded paths.
+    pub fn with_sanitizer(
+        mut self,
+        rules: Sanitizer,
+        parent: Option<&PartSanitize>,
+        part: &str,
+    ) -> Self {
+        self.sanitize = Some(SanitizeCtx::new(rules, parent, part));
+        self
     }
 
     fn warn(&self, msg: String) {
@@ -105,6 +124,9 @@ impl<'a> Archiver<'a> {
                 name = [base.as_slice(), format!("-{k}").as_bytes()].concat();
             }
             let parent_node = parent_tree.as_ref().and_then(|t| t.get(&name));
+            if let Some(s) = &self.sanitize {
+                s.set_root(&name, paths.len() == 1);
+            }
             let entry = self.entry(path, Vec::new(), &name, parent_node);
             if let Some(e) = self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return Err(e);
@@ -140,6 +162,7 @@ impl<'a> Archiver<'a> {
                 .warnings
                 .into_inner()
                 .unwrap_or_else(|p| p.into_inner()),
+            sanitize: self.sanitize.map(SanitizeCtx::finish),
         })
     }
 
@@ -205,6 +228,11 @@ impl<'a> Archiver<'a> {
                 if self.excludes.is_excluded(&child_rel, name, *is_dir) {
                     return None;
                 }
+                if let Some(s) = &self.sanitize {
+                    if s.excluded_entry(&child_rel, name, *is_dir) {
+                        return None;
+                    }
+                }
                 let child_path = path.join(std::ffi::OsStr::from_bytes(name));
                 let pnode = parent_tree.as_ref().and_then(|t| t.get(name));
                 self.entry(&child_path, child_rel, name, pnode)
@@ -253,6 +281,15 @@ impl<'a> Archiver<'a> {
         let name = node.name.clone();
         let rel = if rel.is_empty() { name.as_slice() } else { rel };
         let key = (node.dev, node.inode);
+        // Checked before the shortcuts below: their content may be the
+        // unredacted source.
+        if let Some((s, format)) = self
+            .sanitize
+            .as_ref()
+            .and_then(|s| Some((s, s.format(rel, &name)?)))
+        {
+            return self.redacted_file(s, format, path, rel, node, parent);
+        }
         if let Some(ids) = self.unchanged(node, parent) {
             node.content = ids;
         } else if let Some(ids) = (node.nlink > 1)
@@ -310,6 +347,53 @@ impl<'a> Archiver<'a> {
             return Ok(());
         }
         self.progress.advance(1, node.size);
+        self.count(|s| {
+            s.files += 1;
+            s.bytes += node.size;
+        });
+        Ok(())
+    }
+
+    fn redacted_file(
+        &self,
+        s: &SanitizeCtx,
+        format: crate::source::sanitize::Format,
+        path: &Path,
+        rel: &[u8],
+        node: &mut Node,
+        parent: Option<&Node>,
+    ) -> Result<()> {
+        let progress = |n| self.progress.advance(0, n);
+        let seed = self.seed;
+        match s.store(
+            self.repo,
+            self.packer,
+            seed,
+            path,
+            rel,
+            format,
+            node,
+            parent,
+            &progress,
+        ) {
+            Ok(Redaction::Reused) => self.progress.advance(1, node.size),
+            Ok(Redaction::Stored { read, .. }) => {
+                self.count(|s| {
+                    s.files_read += 1;
+                    s.bytes_read += read;
+                });
+                self.progress.advance(1, 0);
+            }
+            Err(FileError::Source(e)) => return Err(e),
+            Err(FileError::Repo(e)) => {
+                let msg = e.to_string();
+                self.fatal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+                return Err(Error::Invalid(msg));
+            }
+        }
         self.count(|s| {
             s.files += 1;
             s.bytes += node.size;

@@ -19,6 +19,9 @@ pub struct Component {
     /// Exclude patterns (see `docs/CONFIG.md`).
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Sanitization settings for this component (over the top-level ones).
+    #[serde(default)]
+    pub sanitize: super::sanitize::SanitizeConfig,
 }
 
 /// Slack notification settings (used by scheduled runs).
@@ -179,6 +182,9 @@ pub struct Config {
     /// Unattended runs: log, state and metrics files, prune interval.
     #[serde(default)]
     pub operations: super::operations::Operations,
+    /// Removing secrets from what is stored (on by default).
+    #[serde(default)]
+    pub sanitize: super::sanitize::SanitizeConfig,
     /// Variables under `notifications` that were unset when the file was
     /// read (expanded to nothing), as messages for `run` to warn about.
     #[serde(skip)]
@@ -335,6 +341,8 @@ impl Config {
             }
             crate::source::Excludes::new(&c.exclude)
                 .map_err(|e| Error::Config(format!("{origin}: components.{name}.exclude: {e}")))?;
+            super::sanitize::validate(&self.sanitize, &c.sanitize)
+                .map_err(|e| Error::Config(format!("{origin}: components.{name}: {e}")))?;
         }
         for k in self.retention.keys().chain(self.schedules.keys()) {
             if k != "full" && !self.components.contains_key(k) {

@@ -8,12 +8,14 @@ pub mod defaults;
 mod interpolate;
 mod notifications;
 pub mod operations;
+mod sanitize;
 pub mod schedule;
 pub mod status;
 
 pub use config::{Component, Config, EmailConfig, Notifications, SlackConfig, WebhookConfig};
 pub use interpolate::interpolate;
 pub use notifications::{notifiers, notifiers_with_env};
+pub use sanitize::{rules_for, SanitizeConfig};
 
 use std::path::PathBuf;
 
@@ -56,6 +58,7 @@ pub fn snapshot_request(cfg: &Config, kind: &str) -> Result<SnapshotRequest> {
                 name: n.to_string(),
                 paths: cfg.components[*n].paths.clone(),
                 excludes: cfg.components[*n].exclude.clone(),
+                sanitize: rules_for(&cfg.sanitize, &cfg.components[*n].sanitize),
             })
             .collect(),
         tags: Vec::new(),

@@ -29,6 +29,7 @@ fn snap(repo: &Repository, src: &Path) -> String {
             name: "data".into(),
             paths: vec![src.to_path_buf()],
             excludes: vec![],
+            sanitize: None,
         }],
         tags: vec![],
         retention_days: None,

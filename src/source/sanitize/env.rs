@@ -1,7 +1,8 @@
 //! `.env` files: `[export] KEY=value` lines, comments and blank lines.
 //! Values may be unquoted (up to ` #` or the line end), or single- or
-//! double-quoted (possibly over several lines). Any other line is an error:
-//! it could be the tail of a secret we misread.
+//! double-quoted (possibly over several lines). Other lines are kept, but
+//! one naming a secret-looking key is an error: it could be a secret in a
+//! dialect we do not parse.
 
 use super::{syntax, Found, ScanError, Span};
 
@@ -38,11 +39,20 @@ pub(super) fn scan(s: &[u8], is_secret: &dyn Fn(&str) -> bool) -> Result<Found, 
             i += 1;
         }
         if key.is_empty() || i == eol || s[i] != b'=' {
-            return Err(syntax(
-                s,
-                pos,
-                "not a KEY=value line, comment or blank line",
-            ));
+            // Not an assignment: kept, unless it names a secret-looking key
+            // (`PASSWORD: x` in another dialect), which we cannot place.
+            let mentions = s[pos..eol]
+                .split(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))
+                .any(|w| !w.is_empty() && is_secret(&String::from_utf8_lossy(w)));
+            if mentions {
+                return Err(syntax(
+                    s,
+                    pos,
+                    "a line that is not KEY=value names a secret key",
+                ));
+            }
+            pos = eol + 1;
+            continue;
         }
         i += 1;
         while i < eol && is_space(s[i]) && s[i] != b'\r' {

@@ -9,7 +9,7 @@ use crate::source::Excludes;
 
 /// Files left out by default: private keys, keystores and credential
 /// files, which hold nothing but secrets. `id_*` is spelled out per key
-/// type so application files such as `id_map.json` are not lost, and
+/// type so data files such as `id_map.json` are not lost, and
 /// public keys (`id_rsa.pub`) are kept.
 pub const DEFAULT_EXCLUDE: &[&str] = &[
     "*.pem",

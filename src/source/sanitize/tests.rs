@@ -17,11 +17,11 @@ const P: &str = "\"<redacted by opc-store>\"";
 
 #[test]
 fn env_values_are_replaced_and_other_lines_kept() {
-    let text = "# comment\nOPENAI_API_KEY=sk-live-abc\nDB_PASSWORD=\"p w\" # note\nexport SLACK_TOKEN='t'\nHOST=db\nEMPTY_TOKEN=\n\r\nmax_tokens=5\nMULTI_SECRET=\"a\nb\"\nTAIL=1";
+    let text = "# comment\nnot an assignment\nOPENAI_API_KEY=sk-live-abc\nDB_PASSWORD=\"p w\" # note\nexport SLACK_TOKEN='t'\nHOST=db\nEMPTY_TOKEN=\n\r\nmax_tokens=5\nMULTI_SECRET=\"a\nb\"\nTAIL=1";
     let (out, keys) = run(Format::Env, text);
     assert_eq!(
         out,
-        format!("# comment\nOPENAI_API_KEY={P}\nDB_PASSWORD={P} # note\nexport SLACK_TOKEN='<redacted by opc-store>'\nHOST=db\nEMPTY_TOKEN=\n\r\nmax_tokens=5\nMULTI_SECRET={P}\nTAIL=1")
+        format!("# comment\nnot an assignment\nOPENAI_API_KEY={P}\nDB_PASSWORD={P} # note\nexport SLACK_TOKEN='<redacted by opc-store>'\nHOST=db\nEMPTY_TOKEN=\n\r\nmax_tokens=5\nMULTI_SECRET={P}\nTAIL=1")
     );
     assert_eq!(
         keys,
@@ -36,7 +36,7 @@ fn env_values_are_replaced_and_other_lines_kept() {
 
 #[test]
 fn env_oddities_are_refused() {
-    for bad in ["just text\n", "A=\"never closed\n", "A=\"x\" y\n"] {
+    for bad in ["DB_PASSWORD: x\n", "A=\"never closed\n", "A=\"x\" y\n"] {
         assert!(
             redact(Format::Env, bad.as_bytes(), &secret).is_err(),
             "{bad}"
