@@ -114,9 +114,10 @@ pub fn snapshot(
         let before = packer.stats();
         let mut archiver =
             Archiver::new(repo, &packer, Excludes::new(&p.excludes)?, seed, progress);
-        if let Some(rules) = &p.sanitize {
-            let prev = parent.and_then(|x| x.2);
-            archiver = archiver.with_sanitizer(Sanitizer::new(rules)?, prev, &p.name);
+        let prev = parent.and_then(|x| x.2);
+        if p.sanitize.is_some() || prev.is_some() {
+            let rules = p.sanitize.as_ref().map(Sanitizer::new).transpose()?;
+            archiver = archiver.with_sanitizer(rules, prev, &p.name);
         }
         let res = archiver.archive(&p.paths, parent.map(|x| x.1))?;
         let after = packer.stats();

@@ -79,9 +79,11 @@ impl<'a> Archiver<'a> {
     /// Sanitizes what is stored with `rules`; `parent` is what the parent
     /// snapshot recorded for this part (see `pipeline::sanitize`).
     /// `part` names the part in the recorded paths.
+    /// `rules` is `None` when sanitization is off; the parent's record is
+    /// still needed then, to re-read files it stored redacted.
     pub fn with_sanitizer(
         mut self,
-        rules: Sanitizer,
+        rules: Option<Sanitizer>,
         parent: Option<&PartSanitize>,
         part: &str,
     ) -> Self {
@@ -162,7 +164,7 @@ impl<'a> Archiver<'a> {
                 .warnings
                 .into_inner()
                 .unwrap_or_else(|p| p.into_inner()),
-            sanitize: self.sanitize.map(SanitizeCtx::finish),
+            sanitize: self.sanitize.and_then(SanitizeCtx::finish),
         })
     }
 
@@ -290,7 +292,11 @@ impl<'a> Archiver<'a> {
         {
             return self.redacted_file(s, format, path, rel, node, parent);
         }
-        if let Some(ids) = self.unchanged(node, parent) {
+        let stale = self
+            .sanitize
+            .as_ref()
+            .is_some_and(|s| s.stored_differs(rel));
+        if let Some(ids) = (!stale).then(|| self.unchanged(node, parent)).flatten() {
             node.content = ids;
         } else if let Some(ids) = (node.nlink > 1)
             .then(|| {

@@ -87,7 +87,7 @@ pub fn preview(
     excludes: &Excludes,
     sanitizer: Option<Sanitizer>,
 ) -> Preview {
-    let ctx = sanitizer.map(|s| SanitizeCtx::new(s, None, part));
+    let ctx = sanitizer.map(|s| SanitizeCtx::new(Some(s), None, part));
     let mut w = Walk {
         excludes,
         sanitize: ctx.as_ref(),
@@ -113,6 +113,6 @@ pub fn preview(
         names.push(name);
     }
     let mut out = w.out;
-    out.sanitize = ctx.map(SanitizeCtx::finish);
+    out.sanitize = ctx.and_then(SanitizeCtx::finish);
     out
 }

@@ -8,7 +8,7 @@
 //! rule change (or turning sanitization on) re-reads every candidate and a
 //! secret stored before can never be carried forward.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -22,9 +22,14 @@ use crate::source::sanitize::{redact, Class, Format, Sanitizer, MAX_SCAN_BYTES};
 
 /// Sanitization state of one part being archived.
 pub(crate) struct SanitizeCtx {
-    rules: Sanitizer,
+    /// `None` when sanitization is off but the parent redacted files.
+    rules: Option<Sanitizer>,
     /// The parent's entries by path, when it used the same rules.
     parent: Option<HashMap<String, SanitizedEntry>>,
+    /// Paths the parent stored redacted, whatever its rules: their stored
+    /// copies differ from the source and must not be reused as unchanged
+    /// once they are no longer redacted the same way.
+    parent_redacted: HashSet<String>,
     part: String,
     /// Where the source path being walked appears in listings and restores:
     /// `part` for a part with one path, `part/entry` otherwise.
@@ -45,16 +50,24 @@ pub(crate) enum Redaction {
 
 impl SanitizeCtx {
     /// State for part `part`; `parent` is the parent snapshot's record of it.
-    pub fn new(rules: Sanitizer, parent: Option<&PartSanitize>, part: &str) -> SanitizeCtx {
-        let parent = parent.filter(|p| p.rules == rules.fingerprint()).map(|p| {
+    pub fn new(rules: Option<Sanitizer>, parent: Option<&PartSanitize>, part: &str) -> SanitizeCtx {
+        let same = |p: &&PartSanitize| rules.as_ref().is_some_and(|r| p.rules == r.fingerprint());
+        let by_path = parent.filter(same).map(|p| {
             p.entries
                 .iter()
                 .map(|e| (e.path.clone(), e.clone()))
                 .collect()
         });
+        let parent_redacted = parent
+            .iter()
+            .flat_map(|p| &p.entries)
+            .filter(|e| e.action == SanitizeAction::Redacted)
+            .map(|e| e.path.clone())
+            .collect();
         SanitizeCtx {
             rules,
-            parent,
+            parent: by_path,
+            parent_redacted,
             part: part.to_string(),
             root: RwLock::new(String::new()),
             entries: Mutex::new(Vec::new()),
@@ -103,10 +116,10 @@ impl SanitizeCtx {
 
     /// Whether the directory entry `rel` is left out by a rule (recorded).
     pub fn excluded_entry(&self, rel: &[u8], name: &[u8], is_dir: bool) -> bool {
-        if is_dir {
+        let Some(rules) = self.rules.as_ref().filter(|_| !is_dir) else {
             return false;
-        }
-        match self.rules.classify(rel, name) {
+        };
+        match rules.classify(rel, name) {
             Class::Exclude(reason) => {
                 self.exclude(rel, reason);
                 true
@@ -117,18 +130,24 @@ impl SanitizeCtx {
 
     /// The syntax to redact the file `rel` as, if any.
     pub fn format(&self, rel: &[u8], name: &[u8]) -> Option<Format> {
-        match self.rules.classify(rel, name) {
+        match self.rules.as_ref()?.classify(rel, name) {
             Class::Redact(f) => Some(f),
             _ => None,
         }
     }
 
-    /// The record of this part.
-    pub fn finish(self) -> PartSanitize {
-        PartSanitize {
-            rules: self.rules.fingerprint().to_string(),
+    /// Whether the parent stored the file `rel` redacted: a file not
+    /// redacted now must then be read again, not reused as unchanged.
+    pub fn stored_differs(&self, rel: &[u8]) -> bool {
+        !self.parent_redacted.is_empty() && self.parent_redacted.contains(&self.path(rel))
+    }
+
+    /// The record of this part (`None` when sanitization is off).
+    pub fn finish(self) -> Option<PartSanitize> {
+        Some(PartSanitize {
+            rules: self.rules?.fingerprint().to_string(),
             entries: self.entries.into_inner().unwrap_or_else(|p| p.into_inner()),
-        }
+        })
     }
 
     /// Reuses the parent's stored copy when the source is unchanged and
@@ -228,7 +247,8 @@ impl SanitizeCtx {
             return Err(FileError::Source(Error::Invalid(self.exclude(rel, why))));
         }
         let read = data.len() as u64;
-        let out = match redact(format, &data, &|k| self.rules.is_secret_key(k)) {
+        let secret = |k: &str| self.rules.as_ref().is_some_and(|r| r.is_secret_key(k));
+        let out = match redact(format, &data, &secret) {
             Ok(r) => r,
             Err(e) => {
                 return Err(FileError::Source(Error::Invalid(

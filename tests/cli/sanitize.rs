@@ -281,6 +281,20 @@ fn unchanged_files_are_reused_and_changed_secrets_never_leak() {
             .map(|_| "rotated secret".to_string()),
     );
     assert_eq!(found, Vec::<String>::new());
+    // Turned off, the redacted copies are not reused as "unchanged": the
+    // snapshot holds the source as it is.
+    let mut cfg: Value = serde_json::from_slice(&std::fs::read(&env.config).unwrap()).unwrap();
+    cfg["sanitize"] = json!({ "enabled": false });
+    env.config_value(cfg);
+    let off = env.snapshot(&[]);
+    // The three redacted files, and the two key files no longer left out.
+    assert_eq!(off["snapshot"]["summary"]["files_read"], 5, "{off}");
+    let out = env.path("restored");
+    env.restore(&["latest", "--target", out.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("application/.env")).unwrap(),
+        ENV.replace("sk-live-4f1d9c2e", "sk-live-ROTATED1")
+    );
 }
 
 #[test]

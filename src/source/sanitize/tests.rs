@@ -214,6 +214,19 @@ fn classification_by_name() {
     assert_ne!(kept.fingerprint(), s.fingerprint());
 }
 
+#[test]
+fn yaml_multiline_plain_quoted_colons_and_crlf() {
+    let (out, keys) = run(
+        Format::Yaml,
+        "password: first\n  second\nmsg: \"a: b\"\n\"api_key\": 'x'\nlist: [a, {token: t}]\r\ndb:\r\n  secret: s\r\n  host: h\r\n",
+    );
+    assert_eq!(
+        out,
+        format!("password: {P}\nmsg: \"a: b\"\n\"api_key\": '<redacted by opc-store>'\nlist: [a, {{token: {P}}}]\r\ndb:\r\n  secret: {P}\r\n  host: h\r\n")
+    );
+    assert_eq!(keys, ["password", "api_key", "list[].token", "db.secret"]);
+}
+
 /// A random secret that never occurs by chance in the generated text.
 const MARK: &str = "Zq9SECRETVALUE";
 
@@ -270,6 +283,14 @@ proptest! {
             // Refusing is safe; but the writer's own output should pass.
             Err(e) => prop_assert!(false, "{e}\n{text}"),
         }
+    }
+
+    #[test]
+    fn yaml_like_input_never_panics(text in "([a-z_]{1,6}|password|: |- |[{}\\[\\],'\"#|>&*!~]| {1,4}|\n|\t){0,60}") {
+        // Results have passed the parser check; only panics matter here.
+        let _ = redact(Format::Yaml, text.as_bytes(), &secret);
+        let _ = redact(Format::Json, text.as_bytes(), &secret);
+        let _ = redact(Format::Env, text.as_bytes(), &secret);
     }
 
     #[test]
