@@ -144,9 +144,12 @@ impl SanitizeCtx {
 
     /// The record of this part (`None` when sanitization is off).
     pub fn finish(self) -> Option<PartSanitize> {
+        // Sorted: the walk is parallel, the record should not depend on it.
+        let mut entries = self.entries.into_inner().unwrap_or_else(|p| p.into_inner());
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
         Some(PartSanitize {
             rules: self.rules?.fingerprint().to_string(),
-            entries: self.entries.into_inner().unwrap_or_else(|p| p.into_inner()),
+            entries,
         })
     }
 

@@ -25,12 +25,13 @@ const SECRETS: &[&str] = &[
     "json-api-key-4f",
     "PEM-BODY-5a6b",
     "SSH-KEY-7c8d",
+    "compose-key-6a",
 ];
 
 const ENV: &str = "# application settings\nOPENAI_API_KEY=sk-live-4f1d9c2e\nDB_PASSWORD=\"pw-db-77a1\" # rotated monthly\nexport SLACK_TOKEN=xoxb-slack-93be\nDB_HOST=postgres\n\nMAX_TOKENS=4096\n";
 const ENV_OUT: &str = "# application settings\nOPENAI_API_KEY=\"<redacted by opc-store>\"\nDB_PASSWORD=\"<redacted by opc-store>\" # rotated monthly\nexport SLACK_TOKEN=\"<redacted by opc-store>\"\nDB_HOST=postgres\n\nMAX_TOKENS=4096\n";
-const YAML: &str = "# service\na:\n  b:\n    db_password: yaml-nested-pw-1c   # inline\n    host: db\nproviders:\n  - name: openai\n    api_key: 'yaml-list-key-2d'\n  - name: local\ncert_secret: |\n  yaml-block-line-3e\n  second line\nflow: {x: 1, token: \"\"}\n";
-const YAML_OUT: &str = "# service\na:\n  b:\n    db_password: \"<redacted by opc-store>\"   # inline\n    host: db\nproviders:\n  - name: openai\n    api_key: '<redacted by opc-store>'\n  - name: local\ncert_secret: \"<redacted by opc-store>\"\nflow: {x: 1, token: \"\"}\n";
+const YAML: &str = "# service\na:\n  b:\n    db_password: yaml-nested-pw-1c   # inline\n    host: db\nproviders:\n  - name: openai\n    api_key: 'yaml-list-key-2d'\n  - name: local\ncert_secret: |\n  yaml-block-line-3e\n  second line\nflow: {x: 1, token: \"\"}\nenvironment:\n  - SERVICE_API_KEY=compose-key-6a\n  - LOG_LEVEL=info\n";
+const YAML_OUT: &str = "# service\na:\n  b:\n    db_password: \"<redacted by opc-store>\"   # inline\n    host: db\nproviders:\n  - name: openai\n    api_key: '<redacted by opc-store>'\n  - name: local\ncert_secret: \"<redacted by opc-store>\"\nflow: {x: 1, token: \"\"}\nenvironment:\n  - SERVICE_API_KEY=<redacted by opc-store>\n  - LOG_LEVEL=info\n";
 const JSON: &str =
     "{\n  \"x\": [{\"apiKey\": \"json-api-key-4f\", \"id\": 7}],\n  \"name\": \"chat\"\n}\n";
 const JSON_OUT: &str = "{\n  \"x\": [{\"apiKey\": \"<redacted by opc-store>\", \"id\": 7}],\n  \"name\": \"chat\"\n}\n";
@@ -162,7 +163,12 @@ fn expected_entries() -> Vec<(String, String, Vec<String>)> {
         r(
             "application/config/settings.yml",
             "redacted",
-            &["a.b.db_password", "providers[].api_key", "cert_secret"],
+            &[
+                "a.b.db_password",
+                "providers[].api_key",
+                "cert_secret",
+                "environment[].SERVICE_API_KEY",
+            ],
         ),
         r("application/ssh/id_ed25519", "excluded", &[]),
     ]

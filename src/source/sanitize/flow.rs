@@ -4,7 +4,7 @@
 //! (the parser in `verify` is the judge of validity) but never misses a
 //! key it walks past.
 
-use super::{syntax, Found, ScanError, Span, MAX_DEPTH};
+use super::{env_item_span, syntax, Found, ScanError, Span, MAX_DEPTH};
 
 /// A flow scanner over `s`.
 pub(super) struct Flow<'a> {
@@ -183,7 +183,10 @@ impl Flow<'_> {
                 return Ok(());
             }
             if close == b']' {
-                self.value(&item_path, depth + 1, quiet)?;
+                let (span, kind) = self.value(&item_path, depth + 1, quiet)?;
+                if !quiet && kind == Kind::Value {
+                    env_item_span(self.s, span, &item_path, self.is_secret, self.found);
+                }
             } else {
                 self.pair(path, depth, quiet)?;
             }

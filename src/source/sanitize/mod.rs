@@ -85,9 +85,10 @@ pub enum ScanError {
 pub(crate) struct Span {
     start: usize,
     end: usize,
-    /// The quote the value used (`"`, `'`), 0 when unquoted, or a space
+    /// The quote the value used (`"`, `'`), 0 when unquoted, a space
     /// when the span starts right after a YAML key's colon (the
-    /// replacement then needs a separating space).
+    /// replacement then needs a separating space), or `=` for the value
+    /// part of a `KEY=value` list item (replaced bare).
     quote: u8,
 }
 
@@ -103,6 +104,52 @@ impl Found {
         self.spans.push(span);
         if !self.keys.contains(&key) {
             self.keys.push(key);
+        }
+    }
+}
+
+/// `KEY=value` in a list item (`environment: [- OPENAI_API_KEY=...]` in
+/// docker compose files): the key and where a non-empty value starts.
+pub(crate) fn env_item(text: &[u8]) -> Option<(String, usize)> {
+    let key_len = text
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        .count();
+    (key_len > 0 && text.get(key_len) == Some(&b'=') && text.len() > key_len + 1).then(|| {
+        (
+            String::from_utf8_lossy(&text[..key_len]).into_owned(),
+            key_len + 1,
+        )
+    })
+}
+
+/// Records the value of a `KEY=value` list item spanning `span` (a plain
+/// or quoted scalar) when KEY is secret; `path` is the list's path.
+fn env_item_span(
+    s: &[u8],
+    span: Span,
+    path: &str,
+    is_secret: &dyn Fn(&str) -> bool,
+    found: &mut Found,
+) {
+    let q = usize::from(span.quote == b'"' || span.quote == b'\'');
+    if span.end < span.start + 2 * q
+        || matches!(
+            s.get(span.start),
+            Some(b'{' | b'[' | b'|' | b'>' | b'&' | b'!' | b'*')
+        )
+    {
+        return;
+    }
+    let (inner_start, inner_end) = (span.start + q, span.end - q);
+    if let Some((key, off)) = env_item(&s[inner_start..inner_end]) {
+        if is_secret(&key) {
+            let at = Span {
+                start: inner_start + off,
+                end: inner_end,
+                quote: b'=',
+            };
+            found.add(at, format!("{path}.{key}"));
         }
     }
 }
@@ -126,6 +173,11 @@ fn apply(s: &[u8], spans: &[Span]) -> Vec<u8> {
     let mut at = 0;
     for sp in spans {
         out.extend_from_slice(&s[at..sp.start]);
+        at = sp.end;
+        if sp.quote == b'=' {
+            out.extend_from_slice(PLACEHOLDER.as_bytes());
+            continue;
+        }
         let q = if sp.quote == b'\'' { b'\'' } else { b'"' };
         if sp.quote == b' ' {
             out.push(b' ');
@@ -133,7 +185,6 @@ fn apply(s: &[u8], spans: &[Span]) -> Vec<u8> {
         out.push(q);
         out.extend_from_slice(PLACEHOLDER.as_bytes());
         out.push(q);
-        at = sp.end;
     }
     out.extend_from_slice(&s[at..]);
     out

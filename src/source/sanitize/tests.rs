@@ -46,13 +46,16 @@ fn env_oddities_are_refused() {
 
 #[test]
 fn json_nested_values() {
-    let text = "{\n  \"x\": [ {\"apiKey\": \"k1\", \"n\": 1} ],\n  \"db\": {\"password\": 42, \"token\": null, \"host\": \"h\"},\n  \"secrets\": {\"a\": [1, 2]}\n}\n";
+    let text = "{\n  \"env\": [\"A=1\", \"X_TOKEN=t\"],\n  \"x\": [ {\"apiKey\": \"k1\", \"n\": 1} ],\n  \"db\": {\"password\": 42, \"token\": null, \"host\": \"h\"},\n  \"secrets\": {\"a\": [1, 2]}\n}\n";
     let (out, keys) = run(Format::Json, text);
     assert_eq!(
         out,
-        format!("{{\n  \"x\": [ {{\"apiKey\": {P}, \"n\": 1}} ],\n  \"db\": {{\"password\": {P}, \"token\": null, \"host\": \"h\"}},\n  \"secrets\": {P}\n}}\n")
+        format!("{{\n  \"env\": [\"A=1\", \"X_TOKEN=<redacted by opc-store>\"],\n  \"x\": [ {{\"apiKey\": {P}, \"n\": 1}} ],\n  \"db\": {{\"password\": {P}, \"token\": null, \"host\": \"h\"}},\n  \"secrets\": {P}\n}}\n")
     );
-    assert_eq!(keys, ["x[].apiKey", "db.password", "secrets"]);
+    assert_eq!(
+        keys,
+        ["env[].X_TOKEN", "x[].apiKey", "db.password", "secrets"]
+    );
 }
 
 #[test]
@@ -313,7 +316,11 @@ fn json_value(depth: u32) -> impl Strategy<Value = serde_json::Value> {
     ];
     leaf.prop_recursive(depth, 32, 4, |inner| {
         prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(
+                prop_oneof![inner.clone(), Just(json!(format!("DB_PASSWORD={MARK}")))],
+                0..4
+            )
+            .prop_map(Value::Array),
             prop::collection::vec(
                 (
                     prop_oneof![Just("password"), Just("apiKey"), Just("name"), Just("n")],
@@ -335,4 +342,24 @@ fn json_value(depth: u32) -> impl Strategy<Value = serde_json::Value> {
             }),
         ]
     })
+}
+
+#[test]
+fn compose_environment_lists() {
+    let (out, keys) = run(
+        Format::Yaml,
+        "services:\n  app:\n    environment:\n      - OPENAI_API_KEY=sk-live-x\n      - \"DB_PASSWORD=p w\"\n      - HOST=db\n      - EMPTY_TOKEN=\n    other: [A=1, SLACK_TOKEN=t]\n",
+    );
+    assert_eq!(
+        out,
+        "services:\n  app:\n    environment:\n      - OPENAI_API_KEY=<redacted by opc-store>\n      - \"DB_PASSWORD=<redacted by opc-store>\"\n      - HOST=db\n      - EMPTY_TOKEN=\n    other: [A=1, SLACK_TOKEN=<redacted by opc-store>]\n"
+    );
+    assert_eq!(
+        keys,
+        [
+            "services.app.environment[].OPENAI_API_KEY",
+            "services.app.environment[].DB_PASSWORD",
+            "services.app.other[].SLACK_TOKEN"
+        ]
+    );
 }

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{ScanError, PLACEHOLDER};
+use super::{env_item, ScanError, PLACEHOLDER};
 
 fn placeholder_json() -> serde_json::Value {
     serde_json::Value::String(PLACEHOLDER.into())
@@ -27,7 +27,17 @@ fn expect_json(v: &mut serde_json::Value, is_secret: &dyn Fn(&str) -> bool) {
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| expect_json(i, is_secret)),
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                let env = item.as_str().and_then(|t| env_item(t.as_bytes()));
+                match env {
+                    Some((key, _)) if is_secret(&key) => {
+                        *item = Value::String(format!("{key}={PLACEHOLDER}"))
+                    }
+                    _ => expect_json(item, is_secret),
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -71,7 +81,17 @@ fn expect_yaml(v: &mut serde_yaml_ng::Value, is_secret: &dyn Fn(&str) -> bool) {
                 }
             }
         }
-        Value::Sequence(items) => items.iter_mut().for_each(|i| expect_yaml(i, is_secret)),
+        Value::Sequence(items) => {
+            for item in items.iter_mut() {
+                let env = item.as_str().and_then(|t| env_item(t.as_bytes()));
+                match env {
+                    Some((key, _)) if is_secret(&key) => {
+                        *item = Value::String(format!("{key}={PLACEHOLDER}"))
+                    }
+                    _ => expect_yaml(item, is_secret),
+                }
+            }
+        }
         Value::Tagged(t) => expect_yaml(&mut t.value, is_secret),
         _ => {}
     }

@@ -6,7 +6,7 @@
 //! (`?` complex keys, tab indentation) is an error.
 
 use super::flow::{key_text, Flow, Kind};
-use super::{syntax, Found, ScanError, Span};
+use super::{env_item_span, syntax, Found, ScanError, Span};
 
 /// One open level: a key (its column and name) or a sequence item (`[]`).
 struct Level {
@@ -140,7 +140,21 @@ pub(super) fn scan(s: &[u8], is_secret: &dyn Fn(&str) -> bool) -> Result<Found, 
                 // A scalar or flow collection on its own (sequence item or
                 // whole document): walk it, only its nested keys matter.
                 let full = path_of(&stack, "");
-                let (next, _) = value(s, cur, parent, false, &full, is_secret, &mut found)?;
+                let flow = matches!(s[cur], b'{' | b'[');
+                // Asking for the span as if secret gives the scalar's extent,
+                // to look for `KEY=value` items.
+                let (next, span) = value(
+                    s,
+                    cur,
+                    parent,
+                    dashed && !flow,
+                    &full,
+                    is_secret,
+                    &mut found,
+                )?;
+                if let Some(span) = span {
+                    env_item_span(s, span, &full, is_secret, &mut found);
+                }
                 pos = next;
             }
         }
