@@ -4,6 +4,8 @@
 //! .env file still scans (its placeholders are valid values).
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use opc_store::source::sanitize::{redact, Format, SanitizeRules, Sanitizer};
 
@@ -11,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else {
         return;
     };
-    let rules = Sanitizer::new(&SanitizeRules::default()).expect("default rules compile");
+    // Compiled once: glob compilation would dominate every run.
+    static RULES: OnceLock<Sanitizer> = OnceLock::new();
+    let rules = RULES
+        .get_or_init(|| Sanitizer::new(&SanitizeRules::default()).expect("default rules compile"));
     let secret = |k: &str| rules.is_secret_key(k);
     let format = match sel % 3 {
         0 => Format::Env,
