@@ -219,6 +219,12 @@ pub struct SnapshotArgs {
     /// Snapshot time (RFC 3339) instead of now
     #[arg(long, value_name = "RFC3339")]
     pub time: Option<String>,
+    /// Walk the sources and report what would be captured; store nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// List the files sanitization redacted or left out (path, action, keys)
+    #[arg(long)]
+    pub show_sanitized: bool,
 }
 
 /// `restore` options.

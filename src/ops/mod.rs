@@ -24,6 +24,6 @@ pub use ls::{ls, LsEntry};
 pub use prune::{prune, PruneOptions, PruneReport};
 pub use repair::{repair_snapshots, RepairReport, RepairedSnapshot};
 pub use restore::{restore, RestoreDest, RestoreReport, RestoreRequest};
-pub use snapshot::{snapshot, PartSource, SnapshotReport, SnapshotRequest};
+pub use snapshot::{dry_run, snapshot, DryRunPart, PartSource, SnapshotReport, SnapshotRequest};
 pub use stats::{stats, StatsReport};
 pub use view::part_view;

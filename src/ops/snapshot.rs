@@ -10,9 +10,10 @@ use chrono::{DateTime, FixedOffset};
 use super::hooks::HookRunner;
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::pipeline::{scan_totals, Archiver, Progress};
+use crate::pipeline::{preview, scan_totals, Archiver, Preview, Progress};
 use crate::repo::Repository;
 use crate::snapshot::{self as snap, Part, Snapshot, Summary, SNAPSHOT_VERSION};
+use crate::source::sanitize::{SanitizeRules, Sanitizer};
 use crate::source::{Excludes, HookRun, HookSet, SqliteCapture};
 
 /// One part to capture.
@@ -28,6 +29,8 @@ pub struct PartSource {
     pub sqlite: SqliteCapture,
     /// Commands around this part's capture.
     pub hooks: HookSet,
+    /// Sanitization rules; `None` stores files as they are.
+    pub sanitize: Option<SanitizeRules>,
 }
 
 /// What to capture and how to label it.
@@ -218,10 +221,10 @@ fn capture_part(
     let parent = previous.iter().rev().find_map(|(id, s)| {
         let part = s.part(&p.name)?;
         let same = s.host == host && part.paths.iter().map(|x| &x.path).eq(paths.iter());
-        same.then_some((*id, part.tree))
+        same.then_some((*id, part.tree, part.sanitize.as_ref()))
     });
     let before = packer.stats();
-    let archiver = Archiver::new(
+    let mut archiver = Archiver::new(
         repo,
         packer,
         Excludes::new(&p.excludes)?,
@@ -229,6 +232,11 @@ fn capture_part(
         seed,
         progress,
     );
+    let prev = parent.and_then(|x| x.2);
+    if p.sanitize.is_some() || prev.is_some() {
+        let rules = p.sanitize.as_ref().map(Sanitizer::new).transpose()?;
+        archiver = archiver.with_sanitizer(rules, prev, &p.name);
+    }
     let res = archiver.archive(&p.paths, parent.map(|x| x.1))?;
     let after = packer.stats();
     let mut summary = res.summary;
@@ -240,8 +248,32 @@ fn capture_part(
         tree: res.tree,
         paths: res.paths,
         summary,
+        sanitize: res.sanitize,
     };
     Ok((part, parent.map(|x| x.0), res.warnings))
+}
+
+/// What a dry run of one part would capture.
+#[derive(Clone, Debug)]
+pub struct DryRunPart {
+    /// Part name.
+    pub name: String,
+    /// What the walk found.
+    pub preview: Preview,
+}
+
+/// Walks every part of `req` as [`snapshot`] would, applying excludes and
+/// sanitization, and stores nothing: no repository is needed.
+pub fn dry_run(req: &SnapshotRequest) -> Result<Vec<DryRunPart>> {
+    let mut out = Vec::new();
+    for p in &req.parts {
+        let sanitizer = p.sanitize.as_ref().map(Sanitizer::new).transpose()?;
+        out.push(DryRunPart {
+            name: p.name.clone(),
+            preview: preview(&p.name, &p.paths, &Excludes::new(&p.excludes)?, sanitizer),
+        });
+    }
+    Ok(out)
 }
 
 /// Writes a snapshot record, making the snapshot visible. Call only once

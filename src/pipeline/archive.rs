@@ -12,12 +12,14 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::file::{store_file, FileError};
+use super::sanitize::{Redaction, SanitizeCtx};
 use super::scan::join_rel;
 use super::Progress;
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::repo::{Packer, Repository};
-use crate::snapshot::{Node, NodeKind, PartPath, Summary, Tree};
+use crate::snapshot::{Node, NodeKind, PartPath, PartSanitize, Summary, Tree};
+use crate::source::sanitize::Sanitizer;
 use crate::source::sqlite::{consistent_copy, sidecars_quiet};
 use crate::source::{list_dir, stat_node, Excludes, SqliteCapture};
 
@@ -36,6 +38,8 @@ pub struct ArchiveResult {
     pub summary: Summary,
     /// Non-fatal problems, one line each.
     pub warnings: Vec<String>,
+    /// What sanitization did, when it was on.
+    pub sanitize: Option<PartSanitize>,
 }
 
 /// Stores filesystem trees into a repository through a shared packer.
@@ -52,6 +56,7 @@ pub struct Archiver<'a> {
     fatal: Mutex<Option<Error>>,
     // Content of multiply-linked inodes already stored in this run.
     hardlinks: Mutex<HashMap<(u64, u64), Vec<Id>>>,
+    sanitize: Option<SanitizeCtx>,
 }
 
 impl<'a> Archiver<'a> {
@@ -76,7 +81,23 @@ impl<'a> Archiver<'a> {
             warnings: Mutex::new(Vec::new()),
             fatal: Mutex::new(None),
             hardlinks: Mutex::new(HashMap::new()),
+            sanitize: None,
         }
+    }
+
+    /// Sanitizes what is stored with `rules`; `parent` is what the parent
+    /// snapshot recorded for this part (see `pipeline::sanitize`).
+    /// `part` names the part in the recorded paths.
+    /// `rules` is `None` when sanitization is off; the parent's record is
+    /// still needed then, to re-read files it stored redacted.
+    pub fn with_sanitizer(
+        mut self,
+        rules: Option<Sanitizer>,
+        parent: Option<&PartSanitize>,
+        part: &str,
+    ) -> Self {
+        self.sanitize = Some(SanitizeCtx::new(rules, parent, part));
+        self
     }
 
     fn warn(&self, msg: String) {
@@ -114,6 +135,9 @@ impl<'a> Archiver<'a> {
                 name = [base.as_slice(), format!("-{k}").as_bytes()].concat();
             }
             let parent_node = parent_tree.as_ref().and_then(|t| t.get(&name));
+            if let Some(s) = &self.sanitize {
+                s.set_root(&name, paths.len() == 1);
+            }
             let entry = self.entry(path, Vec::new(), &name, parent_node);
             if let Some(e) = self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return Err(e);
@@ -149,6 +173,7 @@ impl<'a> Archiver<'a> {
                 .warnings
                 .into_inner()
                 .unwrap_or_else(|p| p.into_inner()),
+            sanitize: self.sanitize.and_then(SanitizeCtx::finish),
         })
     }
 
@@ -213,6 +238,11 @@ impl<'a> Archiver<'a> {
                 let child_rel = join_rel(rel, name);
                 if self.excludes.is_excluded(&child_rel, name, *is_dir) {
                     return None;
+                }
+                if let Some(s) = &self.sanitize {
+                    if s.excluded_entry(&child_rel, name, *is_dir) {
+                        return None;
+                    }
                 }
                 let child_path = path.join(std::ffi::OsStr::from_bytes(name));
                 if !*is_dir && self.sqlite.is_sidecar_of_captured(&child_path, &child_rel) {
@@ -308,9 +338,23 @@ impl<'a> Archiver<'a> {
         let name = node.name.clone();
         let rel = if rel.is_empty() { name.as_slice() } else { rel };
         let key = (node.dev, node.inode);
+        // Checked before the shortcuts below: their content may be the
+        // unredacted source.
+        if let Some((s, format)) = self
+            .sanitize
+            .as_ref()
+            .and_then(|s| Some((s, s.format(rel, &name)?)))
+        {
+            return self.redacted_file(s, format, path, rel, node, parent);
+        }
+        let stale = self
+            .sanitize
+            .as_ref()
+            .is_some_and(|s| s.stored_differs(rel));
         let sqlite = self.sqlite.wants(path, rel);
-        let unchanged = self
-            .unchanged(node, parent)
+        let unchanged = (!stale)
+            .then(|| self.unchanged(node, parent))
+            .flatten()
             .filter(|_| !sqlite || sidecars_quiet(path, node.mtime_ns));
         if let Some(ids) = unchanged {
             node.content = ids;
@@ -356,6 +400,53 @@ impl<'a> Archiver<'a> {
             return Ok(());
         }
         self.progress.advance(1, node.size);
+        self.count(|s| {
+            s.files += 1;
+            s.bytes += node.size;
+        });
+        Ok(())
+    }
+
+    fn redacted_file(
+        &self,
+        s: &SanitizeCtx,
+        format: crate::source::sanitize::Format,
+        path: &Path,
+        rel: &[u8],
+        node: &mut Node,
+        parent: Option<&Node>,
+    ) -> Result<()> {
+        let progress = |n| self.progress.advance(0, n);
+        let seed = self.seed;
+        match s.store(
+            self.repo,
+            self.packer,
+            seed,
+            path,
+            rel,
+            format,
+            node,
+            parent,
+            &progress,
+        ) {
+            Ok(Redaction::Reused) => self.progress.advance(1, node.size),
+            Ok(Redaction::Stored { read, .. }) => {
+                self.count(|s| {
+                    s.files_read += 1;
+                    s.bytes_read += read;
+                });
+                self.progress.advance(1, 0);
+            }
+            Err(FileError::Source(e)) => return Err(e),
+            Err(FileError::Repo(e)) => {
+                let msg = e.to_string();
+                self.fatal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+                return Err(Error::Invalid(msg));
+            }
+        }
         self.count(|s| {
             s.files += 1;
             s.bytes += node.size;

@@ -14,11 +14,14 @@
 
 mod archive;
 mod file;
+mod preview;
 mod restore;
+mod sanitize;
 
 mod scan;
 
 pub use archive::{ArchiveResult, Archiver};
+pub use preview::{preview, Preview};
 pub use restore::{RestoreOptions, RestoreStats, Restorer};
 
 pub use file::{store_stream, StreamError};

@@ -35,6 +35,9 @@ pub struct Component {
     /// Commands around this component's capture and restore.
     #[serde(default)]
     pub hooks: super::capture::HooksConfig,
+    /// Sanitization settings for this component (over the top-level ones).
+    #[serde(default)]
+    pub sanitize: super::sanitize::SanitizeConfig,
 }
 
 /// Slack notification settings (used by scheduled runs).
@@ -198,6 +201,9 @@ pub struct Config {
     /// Commands around every snapshot and restore.
     #[serde(default)]
     pub hooks: super::capture::HooksConfig,
+    /// Removing secrets from what is stored (on by default).
+    #[serde(default)]
+    pub sanitize: super::sanitize::SanitizeConfig,
     /// Variables under `notifications` that were unset when the file was
     /// read (expanded to nothing), as messages for `run` to warn about.
     #[serde(skip)]
@@ -361,6 +367,8 @@ impl Config {
             }
             crate::source::Excludes::new(&c.exclude)
                 .map_err(|e| Error::Config(format!("{origin}: components.{name}.exclude: {e}")))?;
+            super::sanitize::validate(&self.sanitize, &c.sanitize)
+                .map_err(|e| Error::Config(format!("{origin}: components.{name}: {e}")))?;
         }
         for k in self.retention.keys().chain(self.schedules.keys()) {
             if k != "full" && !self.components.contains_key(k) {

@@ -9,6 +9,7 @@ pub mod defaults;
 mod interpolate;
 mod notifications;
 pub mod operations;
+mod sanitize;
 pub mod schedule;
 pub mod status;
 
@@ -16,6 +17,7 @@ pub use capture::{check_volume_name, volume_mountpoint, HooksConfig};
 pub use config::{Component, Config, EmailConfig, Notifications, SlackConfig, WebhookConfig};
 pub use interpolate::interpolate;
 pub use notifications::{notifiers, notifiers_with_env};
+pub use sanitize::{rules_for, SanitizeConfig};
 
 use std::path::PathBuf;
 
@@ -59,6 +61,7 @@ pub fn snapshot_request(cfg: &Config, kind: &str) -> Result<SnapshotRequest> {
             excludes: c.exclude.clone(),
             sqlite: cfg.sqlite_capture(n)?,
             hooks: c.hooks.to_set(),
+            sanitize: rules_for(&cfg.sanitize, &c.sanitize),
         });
     }
     Ok(SnapshotRequest {

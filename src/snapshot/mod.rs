@@ -4,8 +4,10 @@
 
 mod catalog;
 mod record;
+mod sanitized;
 mod tree;
 
 pub use catalog::{find, list, resolve, resolve_with};
 pub use record::{Part, PartPath, Snapshot, Summary, SNAPSHOT_VERSION};
+pub use sanitized::{PartSanitize, SanitizeAction, SanitizedEntry};
 pub use tree::{Node, NodeKind, Tree, Xattr};

@@ -30,6 +30,10 @@ pub struct Part {
     pub paths: Vec<PartPath>,
     /// Counters for this part.
     pub summary: Summary,
+    /// What sanitization redacted or left out; absent when it was off (or
+    /// in records written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sanitize: Option<super::PartSanitize>,
 }
 
 /// Counters of a snapshot or part.

@@ -6,6 +6,7 @@ mod exclude;
 mod fs;
 pub mod hooks;
 pub mod sqlite;
+pub mod sanitize;
 
 pub use exclude::Excludes;
 pub use fs::{list_dir, node_from_metadata, read_xattrs, stat_node};

@@ -40,6 +40,8 @@ mod repository_errors;
 /// `forget` policies over a year of snapshots, `prune`, and prune killed
 /// at every step.
 mod retention;
+/// Secrets are redacted or left out; nothing secret reaches the repository.
+mod sanitize;
 /// `schedule print|install|remove`: systemd timers and crontab against the
 /// legacy schedule, install/remove under a root, `systemd-analyze verify`.
 mod schedule;

@@ -31,6 +31,7 @@ fn snap(repo: &Repository, src: &Path) -> String {
             excludes: vec![],
             sqlite: Default::default(),
             hooks: Default::default(),
+            sanitize: None,
         }],
         tags: vec![],
         retention_days: None,

@@ -9,6 +9,7 @@ pub mod repair;
 pub mod restore;
 pub mod retention;
 pub mod run;
+pub mod sanitized;
 pub mod schedule;
 pub mod snapshot;
 pub mod tarball;

@@ -23,6 +23,9 @@ pub fn run(g: &Global, a: &SnapshotArgs) -> Result<u8> {
             format!("--time {t:?} is not RFC 3339 (e.g. 2024-12-01T02:00:00+00:00)")
         })?);
     }
+    if a.dry_run {
+        return crate::cli::cmd::sanitized::dry_run(g, &req, a.show_sanitized);
+    }
     let path = repo_path(g, Some(&cfg))?;
     let repo = open_repo(g, &path)?;
     let _lock = crate::cli::lock(g, &repo, opc_store::repo::LockKind::Shared, "snapshot")?;
@@ -72,6 +75,16 @@ pub fn run(g: &Global, a: &SnapshotArgs) -> Result<u8> {
                 if h.ok { "ok" } else { "FAILED" },
                 h.seconds
             );
+        }
+        let parts = &report.snapshot.parts;
+        if a.show_sanitized {
+            crate::cli::cmd::sanitized::print_list(
+                parts.iter().map(|p| (p.name.as_str(), p.sanitize.as_ref())),
+            );
+        } else if let Some(l) =
+            crate::cli::cmd::sanitized::summary_line(parts.iter().map(|p| p.sanitize.as_ref()))
+        {
+            println!("{l}");
         }
     }
     if !report.warnings.is_empty() {

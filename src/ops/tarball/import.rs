@@ -499,6 +499,7 @@ impl State<'_> {
                         tree,
                         paths: vec![PartPath { path, entry }],
                         summary,
+                        sanitize: None,
                     });
                     continue;
                 }
@@ -542,6 +543,7 @@ impl State<'_> {
                 tree,
                 paths,
                 summary,
+                sanitize: None,
             });
         }
         Ok(parts)
