@@ -5,8 +5,8 @@
 mod exclude;
 mod fs;
 pub mod hooks;
-pub mod sqlite;
 pub mod sanitize;
+pub mod sqlite;
 
 pub use exclude::Excludes;
 pub use fs::{list_dir, node_from_metadata, read_xattrs, stat_node};
