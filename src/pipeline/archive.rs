@@ -281,11 +281,11 @@ impl<'a> Archiver<'a> {
         if !same {
             return None;
         }
-        // A blob lost since (a damaged pack) must be stored again, so check.
-        for id in &p.content {
-            if !self.repo.has_blob(id).ok()? {
-                return None;
-            }
+        // A blob lost since (a damaged pack) must be stored again, so check,
+        // in one index transaction for the whole file.
+        let known = self.repo.index().contains_many(&p.content).ok()?;
+        if known.contains(&false) {
+            return None;
         }
         Some(p.content.clone())
     }

@@ -5,7 +5,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use fastcdc::v2020::{FastCDC, Normalization, StreamCDC};
-use rayon::prelude::*;
 
 use super::BATCH_BYTES;
 use crate::chunker::{ChunkMethod, Chunker};
@@ -109,11 +108,7 @@ pub fn store_stream(
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut batch_bytes = 0usize;
     let flush = |batch: &mut Vec<Vec<u8>>, ids: &mut Vec<Id>| -> Result<()> {
-        let stored: Result<Vec<Id>> = batch
-            .par_iter()
-            .map(|c| packer.add(BlobKind::Data, c))
-            .collect();
-        ids.extend(stored?);
+        ids.extend(packer.add_batch(BlobKind::Data, batch)?);
         let n: usize = batch.iter().map(Vec::len).sum();
         progress(n as u64);
         batch.clear();

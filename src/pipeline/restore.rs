@@ -252,14 +252,11 @@ impl<'a> Restorer<'a> {
 
     /// Where each blob of a file is, in order.
     fn locations(&self, node: &Node) -> Result<Vec<crate::repo::BlobLocation>> {
+        let found = self.repo.index().lookup_many(&node.content)?;
         node.content
             .iter()
-            .map(|id| {
-                self.repo
-                    .index()
-                    .lookup(id)?
-                    .ok_or_else(|| Error::MissingBlob(id.to_hex()))
-            })
+            .zip(found)
+            .map(|(id, l)| l.ok_or_else(|| Error::MissingBlob(id.to_hex())))
             .collect()
     }
 

@@ -67,13 +67,49 @@ impl<'r> Packer<'r> {
         Ok(id)
     }
 
+    /// [`Packer::add`] for a batch of chunks: ids are computed and the
+    /// new chunks sealed in parallel, and the index is asked about the
+    /// whole batch in one transaction rather than once per chunk.
+    pub fn add_batch(&self, kind: BlobKind, chunks: &[Vec<u8>]) -> Result<Vec<Id>> {
+        use rayon::prelude::*;
+        let ids: Vec<Id> = chunks.par_iter().map(|c| self.repo.blob_id(c)).collect();
+        let indexed = self.repo.index().contains_many(&ids)?;
+        chunks
+            .par_iter()
+            .zip(ids.par_iter())
+            .zip(indexed.par_iter())
+            .try_for_each(|((data, id), indexed)| {
+                if *indexed {
+                    self.count_dup(data.len());
+                    Ok(())
+                } else {
+                    self.add_unindexed(kind, *id, data).map(|_| ())
+                }
+            })?;
+        Ok(ids)
+    }
+
+    fn count_dup(&self, len: usize) {
+        let mut s = self.lock();
+        s.stats.dup_blobs += 1;
+        s.stats.dup_raw_bytes += len as u64;
+    }
+
     /// Like [`Packer::add`] with the id already computed. Returns whether
     /// the blob was new.
     pub fn add_with_id(&self, kind: BlobKind, id: Id, data: &[u8]) -> Result<bool> {
         if self.known(&id)? {
-            let mut s = self.lock();
-            s.stats.dup_blobs += 1;
-            s.stats.dup_raw_bytes += data.len() as u64;
+            self.count_dup(data.len());
+            return Ok(false);
+        }
+        self.add_unindexed(kind, id, data)
+    }
+
+    /// Stores a blob the index does not hold (unless this packer already
+    /// has it pending). Returns whether it was new.
+    fn add_unindexed(&self, kind: BlobKind, id: Id, data: &[u8]) -> Result<bool> {
+        if self.lock().pending.contains(&id) {
+            self.count_dup(data.len());
             return Ok(false);
         }
         let sealed = blob::seal(

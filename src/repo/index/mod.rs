@@ -138,22 +138,60 @@ impl Index {
         st.exists([&id.0[..]]).map_err(|e| self.err(e))
     }
 
+    /// Whether each of `ids` is stored, in one read transaction: one lock
+    /// round trip for the batch instead of one per blob.
+    pub fn contains_many(&self, ids: &[Id]) -> Result<Vec<bool>> {
+        let c = self.conn();
+        let tx = c.unchecked_transaction().map_err(|e| self.err(e))?;
+        let mut st = tx
+            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        let out = ids
+            .iter()
+            .map(|id| st.exists([&id.0[..]]).map_err(|e| self.err(e)))
+            .collect::<Result<Vec<bool>>>()?;
+        drop(st);
+        tx.finish().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// Where each of `ids` is stored (`None` when not), in one read
+    /// transaction.
+    pub fn lookup_many(&self, ids: &[Id]) -> Result<Vec<Option<BlobLocation>>> {
+        let c = self.conn();
+        let tx = c.unchecked_transaction().map_err(|e| self.err(e))?;
+        let out = ids
+            .iter()
+            .map(|id| Self::lookup_in(&tx, id).map_err(|e| self.err(e)))
+            .collect::<Result<Vec<_>>>()?;
+        tx.finish().map_err(|e| self.err(e))?;
+        out.into_iter()
+            .map(|x| x.transpose())
+            .collect::<Result<Vec<_>>>()
+    }
+
     /// Where a blob is stored.
     pub fn lookup(&self, id: &Id) -> Result<Option<BlobLocation>> {
         let c = self.conn();
-        let mut st = c
-            .prepare_cached(
-                "SELECT b.kind, p.id, b.offset, b.length, b.raw_length
-                 FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1",
-            )
-            .map_err(|e| self.err(e))?;
-        st.query_row([&id.0[..]], |r| {
-            let pack: Vec<u8> = r.get(1)?;
-            Ok((r.get::<_, u8>(0)?, pack, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .optional()
-        .map_err(|e| self.err(e))?
-        .map(|(kind, pack, offset, length, raw_length)| {
+        Self::lookup_in(&c, id)
+            .map_err(|e| self.err(e))?
+            .transpose()
+    }
+
+    /// One lookup on `c`; the inner result flags an unreadable row.
+    #[allow(clippy::type_complexity)]
+    fn lookup_in(c: &Connection, id: &Id) -> rusqlite::Result<Option<Result<BlobLocation>>> {
+        let mut st = c.prepare_cached(
+            "SELECT b.kind, p.id, b.offset, b.length, b.raw_length
+             FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1",
+        )?;
+        let row = st
+            .query_row([&id.0[..]], |r| {
+                let pack: Vec<u8> = r.get(1)?;
+                Ok((r.get::<_, u8>(0)?, pack, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        Ok(row.map(|(kind, pack, offset, length, raw_length)| {
             Ok(BlobLocation {
                 kind: BlobKind::from_u8(kind)
                     .ok_or_else(|| Error::corrupt("index", "unknown blob kind"))?,
@@ -163,8 +201,7 @@ impl Index {
                 length,
                 raw_length,
             })
-        })
-        .transpose()
+        }))
     }
 
     /// Records a durable pack and its blobs, in one transaction. Blobs
