@@ -91,7 +91,7 @@ restore_cmd() { # TOOL DEST [chromadb] -> the tree (or its chromadb/) lands at D
     case $1 in
         opc-store) echo "$OPC restore latest -q --target $2/live ${sub:+--component $sub}" ;;
         restic) echo "restic restore latest -q --target $2 ${sub:+--include $LIVE/$sub}" ;;
-        rustic) echo "rustic restore --no-progress latest${sub:+:$LIVE/$sub} $2$LIVE${sub:+/$sub}" ;;
+        rustic) echo "rustic restore --no-progress latest${sub:+:$LIVE/$sub} $2${sub:+$LIVE/$sub}" ;;
         bupstash) echo "mkdir -p $2/live${sub:+/$sub} && bupstash restore -q ${sub:+--pick $sub} --into $2/live${sub:+/$sub} snap=day1" ;;
         borg-*) echo "mkdir -p $2 && cd $2 && borg extract ::day1 ${sub:+live/$sub}" ;;
         tar-gz) echo "mkdir -p $2 && tar -xzf $REPO/day1.tar.gz -C $2 ${sub:+live/$sub}" ;;
