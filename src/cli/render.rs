@@ -63,6 +63,12 @@ pub fn snapshot_time(rfc3339: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_string())
 }
 
+/// One line on a hook that ran: `hook app.before: ok (0.2s)`.
+pub fn hook_run(h: &opc_store::source::HookRun) -> String {
+    let state = if h.ok { "ok" } else { "FAILED" };
+    format!("hook {}: {state} ({:.1}s)", h.hook, h.seconds)
+}
+
 /// A time to the minute for tables: `2024-12-01 02:00`.
 pub fn minute_time(rfc3339: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(rfc3339)

@@ -112,6 +112,17 @@ impl<'a> Archiver<'a> {
             .push(msg);
     }
 
+    /// Records a repository error as the one that ends the walk and
+    /// returns what the entry reports meanwhile.
+    fn stop(&self, e: Error) -> Error {
+        let msg = e.to_string();
+        self.fatal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+        Error::Invalid(msg)
+    }
+
     fn count(&self, f: impl FnOnce(&mut Summary)) {
         f(&mut self.summary.lock().unwrap_or_else(|p| p.into_inner()));
     }
@@ -258,14 +269,7 @@ impl<'a> Archiver<'a> {
         };
         match self.packer.add(BlobKind::Tree, &tree.encode()) {
             Ok(id) => node.subtree = Some(id),
-            Err(e) => {
-                let msg = e.to_string();
-                self.fatal
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_or_insert(e);
-                return Err(Error::Invalid(msg));
-            }
+            Err(e) => return Err(self.stop(e)),
         }
         self.count(|s| s.dirs += 1);
         Ok(())
@@ -373,12 +377,7 @@ impl<'a> Archiver<'a> {
             let fc = match self.read_content(path, rel, sqlite) {
                 Ok(fc) => fc,
                 Err(FileError::Source(e)) => return Err(e),
-                Err(FileError::Repo(e)) => {
-                    let msg = e.to_string();
-                    let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
-                    f.get_or_insert(e);
-                    return Err(Error::Invalid(msg));
-                }
+                Err(FileError::Repo(e)) => return Err(self.stop(e)),
             };
             node.size = fc.bytes;
             node.content = fc.ids;
@@ -438,14 +437,7 @@ impl<'a> Archiver<'a> {
                 self.progress.advance(1, 0);
             }
             Err(FileError::Source(e)) => return Err(e),
-            Err(FileError::Repo(e)) => {
-                let msg = e.to_string();
-                self.fatal
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get_or_insert(e);
-                return Err(Error::Invalid(msg));
-            }
+            Err(FileError::Repo(e)) => return Err(self.stop(e)),
         }
         self.count(|s| {
             s.files += 1;

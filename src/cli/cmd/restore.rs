@@ -64,12 +64,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<u8> {
             println!("  {c} -> {}", p.display());
         }
         for h in &report.hooks {
-            println!(
-                "  hook {}: {} ({:.1}s)",
-                h.hook,
-                if h.ok { "ok" } else { "FAILED" },
-                h.seconds
-            );
+            println!("  {}", crate::cli::render::hook_run(h));
         }
         for (f, t) in &report.moved_aside {
             println!(

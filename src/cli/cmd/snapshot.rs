@@ -69,12 +69,7 @@ pub fn run(g: &Global, a: &SnapshotArgs) -> Result<u8> {
             );
         }
         for h in &report.hooks {
-            println!(
-                "  hook {}: {} ({:.1}s)",
-                h.hook,
-                if h.ok { "ok" } else { "FAILED" },
-                h.seconds
-            );
+            println!("  {}", crate::cli::render::hook_run(h));
         }
         let parts = &report.snapshot.parts;
         if a.show_sanitized {
