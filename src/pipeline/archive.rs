@@ -20,7 +20,7 @@ use crate::id::{BlobKind, Id};
 use crate::repo::{Packer, Repository};
 use crate::snapshot::{Node, NodeKind, PartPath, PartSanitize, Summary, Tree};
 use crate::source::sanitize::Sanitizer;
-use crate::source::sqlite::{consistent_copy, sidecars_quiet};
+use crate::source::sqlite::{consistent_copy, scratch_dir, sidecars_quiet};
 use crate::source::{list_dir, stat_node, Excludes, SqliteCapture};
 
 /// Reads of a file that keeps changing while it is read, before it is
@@ -57,6 +57,8 @@ pub struct Archiver<'a> {
     // Content of multiply-linked inodes already stored in this run.
     hardlinks: Mutex<HashMap<(u64, u64), Vec<Id>>>,
     sanitize: Option<SanitizeCtx>,
+    // Where database copies go; made (and cleaned) at the first database.
+    scratch: std::sync::OnceLock<PathBuf>,
 }
 
 impl<'a> Archiver<'a> {
@@ -82,6 +84,7 @@ impl<'a> Archiver<'a> {
             fatal: Mutex::new(None),
             hardlinks: Mutex::new(HashMap::new()),
             sanitize: None,
+            scratch: std::sync::OnceLock::new(),
         }
     }
 
@@ -133,18 +136,7 @@ impl<'a> Archiver<'a> {
         let parent_tree = parent.and_then(|id| self.load_tree(&id).ok());
         let mut root = Tree::default();
         let mut part_paths = Vec::new();
-        for path in paths {
-            let base = path
-                .file_name()
-                .map(|n| n.as_bytes().to_vec())
-                .unwrap_or_else(|| b"root".to_vec());
-            // Two sources with the same base name get -2, -3, ... suffixes.
-            let mut name = base.clone();
-            let mut k = 1;
-            while root.nodes.iter().any(|n| n.name == name) {
-                k += 1;
-                name = [base.as_slice(), format!("-{k}").as_bytes()].concat();
-            }
+        for (path, name) in paths.iter().zip(super::entry_names(paths)) {
             let parent_node = parent_tree.as_ref().and_then(|t| t.get(&name));
             if let Some(s) = &self.sanitize {
                 s.set_root(&name, paths.len() == 1);
@@ -308,7 +300,10 @@ impl<'a> Archiver<'a> {
             })
         };
         if sqlite {
-            match consistent_copy(path, self.repo.tmp_dir()) {
+            let scratch = self
+                .scratch
+                .get_or_init(|| scratch_dir(self.repo.cache_dir()));
+            match consistent_copy(path, scratch) {
                 Ok(copy) => {
                     let mut fc = store(copy.path())?;
                     // Nobody writes the copy; the source may move on.

@@ -50,3 +50,25 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 
 impl Progress for NoProgress {}
+
+/// The entry name of each configured path in a part's root tree: its base
+/// name, with -2, -3, ... added when two paths share one. Snapshots and
+/// previews name entries alike through this.
+pub(crate) fn entry_names(paths: &[std::path::PathBuf]) -> Vec<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut names: Vec<Vec<u8>> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let base = path
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_else(|| b"root".to_vec());
+        let mut name = base.clone();
+        let mut k = 1;
+        while names.contains(&name) {
+            k += 1;
+            name = [base.as_slice(), format!("-{k}").as_bytes()].concat();
+        }
+        names.push(name);
+    }
+    names
+}

@@ -93,24 +93,11 @@ pub fn preview(
         sanitize: ctx.as_ref(),
         out: Preview::default(),
     };
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    for path in paths {
-        // The same entry names as the archiver gives.
-        let base = path
-            .file_name()
-            .map(|n| n.as_bytes().to_vec())
-            .unwrap_or_else(|| b"root".to_vec());
-        let mut name = base.clone();
-        let mut k = 1;
-        while names.contains(&name) {
-            k += 1;
-            name = [base.as_slice(), format!("-{k}").as_bytes()].concat();
-        }
+    for (path, name) in paths.iter().zip(super::entry_names(paths)) {
         if let Some(s) = w.sanitize {
             s.set_root(&name, paths.len() == 1);
         }
         w.walk(path, b"", &name);
-        names.push(name);
     }
     let mut out = w.out;
     out.sanitize = ctx.and_then(SanitizeCtx::finish);

@@ -46,9 +46,7 @@ pub fn open(
     raw_len: usize,
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
-    let (_, frame) = sealer
-        .open_which(&aad(kind, id), sealed)
-        .ok_or_else(|| Error::Authentication { what: what() })?;
+    let (_, frame) = authenticate(sealer, kind, id, sealed, what)?;
     decode(&frame, id_of, id, raw_len, what)
 }
 
@@ -64,11 +62,23 @@ pub fn reseal(
     raw_len: usize,
     what: &dyn Fn() -> String,
 ) -> Result<Option<Vec<u8>>> {
-    let (generation, frame) = sealer
-        .open_which(&aad(kind, id), sealed)
-        .ok_or_else(|| Error::Authentication { what: what() })?;
+    let (generation, frame) = authenticate(sealer, kind, id, sealed, what)?;
     decode(&frame, id_of, id, raw_len, what)?;
     Ok((generation != 0).then(|| sealer.seal(&aad(kind, id), &frame)))
+}
+
+/// The frame inside a sealed blob and the key generation that sealed it;
+/// the blob's kind and id are bound in as associated data.
+fn authenticate(
+    sealer: &Sealer,
+    kind: BlobKind,
+    id: &Id,
+    sealed: &[u8],
+    what: &dyn Fn() -> String,
+) -> Result<(usize, Vec<u8>)> {
+    sealer
+        .open_which(&aad(kind, id), sealed)
+        .ok_or_else(|| Error::Authentication { what: what() })
 }
 
 fn decode(

@@ -137,9 +137,45 @@ pub fn sidecars_quiet(db: &Path, db_mtime_ns: i64) -> bool {
     }
 }
 
+/// Name prefix of the plaintext copies; the process id follows so that
+/// copies of a killed run can be told from those of a live one.
+const COPY_PREFIX: &str = ".opc-sqlite-";
+
+/// The folder for database copies, `<cache>/scratch`, with the copies left
+/// by runs that no longer live (kill -9, power loss) removed. It is in the
+/// local cache, never in the repository: a copy is the plaintext database.
+pub fn scratch_dir(cache_dir: &Path) -> PathBuf {
+    let dir = cache_dir.join("scratch");
+    // Errors surface when a copy is made there, with the folder named.
+    let _ = std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .recursive(true)
+        .create(&dir);
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(COPY_PREFIX))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let gone = matches!(
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+                Err(nix::errno::Errno::ESRCH)
+            );
+            if gone {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    dir
+}
+
 /// Copies the database at `src` into a new temporary file in `tmp_dir`
-/// with the online backup API, as of one commit. The copy is deleted when
-/// the returned file is dropped.
+/// (see [`scratch_dir`]) with the online backup API, as of one commit. The
+/// copy is deleted when the returned file is dropped.
 pub fn consistent_copy(src: &Path, tmp_dir: &Path) -> Result<tempfile::NamedTempFile> {
     let fail = |what: &str, e: rusqlite::Error| {
         Error::Invalid(format!(
@@ -158,7 +194,7 @@ pub fn consistent_copy(src: &Path, tmp_dir: &Path) -> Result<tempfile::NamedTemp
         .busy_timeout(std::time::Duration::from_secs(60))
         .map_err(|e| fail("busy_timeout", e))?;
     let tmp = tempfile::Builder::new()
-        .prefix(".opc-sqlite-")
+        .prefix(&format!("{COPY_PREFIX}{}-", std::process::id()))
         .tempfile_in(tmp_dir)
         .map_err(|e| Error::io("creating a temporary file in", tmp_dir, e))?;
     let mut dest = Connection::open(tmp.path()).map_err(|e| fail("open of the copy", e))?;
@@ -208,6 +244,33 @@ mod tests {
         );
         assert_eq!(sidecar_base(Path::new("/d/-wal")), None);
         assert_eq!(sidecar_base(Path::new("/d/plain.db")), None);
+    }
+
+    #[test]
+    fn copies_left_by_dead_runs_are_removed_and_live_ones_kept() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = scratch_dir(cache.path());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.join(format!("{COPY_PREFIX}{dead}-x1"));
+        let live = dir.join(format!("{COPY_PREFIX}{}-x2", std::process::id()));
+        let other = dir.join("unrelated");
+        for p in [&stale, &live, &other] {
+            std::fs::write(p, b"SQLite format 3\0 plaintext").unwrap();
+        }
+        assert_eq!(scratch_dir(cache.path()), dir);
+        assert!(!stale.exists(), "a dead run's plaintext copy must go");
+        assert!(live.exists() && other.exists());
+        let db = cache.path().join("d.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("create table t(v);")
+            .unwrap();
+        let copy = consistent_copy(&db, &dir).unwrap();
+        assert!(copy.path().starts_with(&dir));
+        let name = copy.path().file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with(&format!("{COPY_PREFIX}{}-", std::process::id())));
     }
 
     #[test]

@@ -121,6 +121,14 @@ fn a_database_written_during_snapshots_restores_whole_and_consistent() {
     let (env, dir) = sandbox();
     let db = dir.join("chroma.sqlite3");
     let writer = Writer::start(&db);
+    // A plaintext copy left by a run killed mid-copy (its pid is gone).
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let scratch = env.index_dir().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let stale = scratch.join(format!(".opc-sqlite-{dead}-leftover"));
+    std::fs::write(&stale, b"SQLite format 3\0plaintext").unwrap();
     let mut ids = Vec::new();
     for _ in 0..3 {
         let r = env.snapshot(&["chromadb"]);
@@ -128,6 +136,18 @@ fn a_database_written_during_snapshots_restores_whole_and_consistent() {
         ids.push(r["id"].as_str().unwrap()[..8].to_string());
     }
     drop(writer);
+    assert!(!stale.exists(), "a dead run's database copy is removed");
+    let out = std::process::Command::new("find")
+        .arg(&env.repo)
+        .arg(&scratch)
+        .args(["-name", ".opc-sqlite*"])
+        .output()
+        .unwrap();
+    let leftovers = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        leftovers.is_empty(),
+        "no database copy is left: {leftovers:?}"
+    );
     let mut tops = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let target = env.path(&format!("restore-{i}"));
