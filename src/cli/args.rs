@@ -249,8 +249,14 @@ pub struct RestoreArgs {
     /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
-    /// Skip reading restored files back to verify them
+    /// Also read every restored file back from disk and check it against the
+    /// snapshot (every blob is always authenticated and hash-checked as it is
+    /// read from the repository; this adds a second pass over the written data)
     #[arg(long)]
+    pub verify: bool,
+    /// From a tar.gz: do not check the whole archive before writing. (A snapshot is not
+    /// read back unless --verify is given.)
+    #[arg(long, conflicts_with = "verify")]
     pub no_verify: bool,
     /// Do not run the configuration's before_restore, after_restore and health_check hooks
     /// (they run for --in-place restores)

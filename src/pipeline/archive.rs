@@ -4,7 +4,7 @@
 //! snapshot, with all their blobs still indexed) are not read again.
 //! Unreadable entries are reported and skipped; they never abort the walk.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -133,7 +133,7 @@ impl<'a> Archiver<'a> {
     /// Archives `paths` as one part. `parent` is the same part's root tree
     /// in the previous snapshot, used to skip unchanged files.
     pub fn archive(self, paths: &[PathBuf], parent: Option<Id>) -> Result<ArchiveResult> {
-        let parent_tree = parent.and_then(|id| self.load_tree(&id).ok());
+        let parent_tree = parent.and_then(|id| self.parent_tree(&id));
         let mut root = Tree::default();
         let mut part_paths = Vec::new();
         for (path, name) in paths.iter().zip(super::entry_names(paths)) {
@@ -184,6 +184,35 @@ impl<'a> Archiver<'a> {
         Tree::decode(&self.repo.read_blob(id)?)
     }
 
+    /// A folder of the parent snapshot, without the files whose content
+    /// is no longer all in the index (a damaged pack dropped by repair or
+    /// a pack deleted elsewhere): those must be read and stored again. One
+    /// index transaction per folder, not one per file.
+    fn parent_tree(&self, id: &Id) -> Option<Tree> {
+        let mut tree = self.load_tree(id).ok()?;
+        let ids: Vec<Id> = tree
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::File)
+            .flat_map(|n| n.content.iter().copied())
+            .collect();
+        if ids.is_empty() {
+            return Some(tree);
+        }
+        let known = self.repo.index().contains_many(&ids).ok()?;
+        if known.contains(&false) {
+            let lost: HashSet<Id> = ids
+                .into_iter()
+                .zip(known)
+                .filter_map(|(id, k)| (!k).then_some(id))
+                .collect();
+            tree.nodes.retain(|n| {
+                n.kind != NodeKind::File || !n.content.iter().any(|c| lost.contains(c))
+            });
+        }
+        Some(tree)
+    }
+
     /// One entry; `None` when it was skipped with a warning. `rel` is the
     /// path relative to the source root (empty for the root itself).
     fn failed(&self) -> bool {
@@ -197,7 +226,7 @@ impl<'a> Archiver<'a> {
         if self.failed() {
             return None;
         }
-        let mut node = match stat_node(path, name) {
+        let mut node = match stat_node(path, name, parent) {
             Ok(n) => n,
             Err(e) => {
                 self.warn(format!("skipped: {e}"));
@@ -234,7 +263,7 @@ impl<'a> Archiver<'a> {
         let parent_tree = parent
             .filter(|p| p.kind == NodeKind::Dir)
             .and_then(|p| p.subtree)
-            .and_then(|id| self.load_tree(&id).ok());
+            .and_then(|id| self.parent_tree(&id));
         let children: Vec<Option<Node>> = names
             .par_iter()
             .map(|(name, is_dir)| {
@@ -274,16 +303,9 @@ impl<'a> Archiver<'a> {
             && p.mtime_ns == node.mtime_ns
             && p.ctime_ns == node.ctime_ns
             && p.inode == node.inode;
-        if !same {
-            return None;
-        }
-        // A blob lost since (a damaged pack) must be stored again, so check,
-        // in one index transaction for the whole file.
-        let known = self.repo.index().contains_many(&p.content).ok()?;
-        if known.contains(&false) {
-            return None;
-        }
-        Some(p.content.clone())
+        // Entries whose blobs are lost were dropped from the parent tree
+        // when it was loaded (see `parent_tree`).
+        same.then(|| p.content.clone())
     }
 
     /// Stores a file's content: a database through SQLite's backup API,
@@ -350,7 +372,7 @@ impl<'a> Archiver<'a> {
             .sanitize
             .as_ref()
             .is_some_and(|s| s.stored_differs(rel));
-        let sqlite = self.sqlite.wants(path, rel);
+        let sqlite = self.sqlite.wants_file(path, rel, Some(node.size));
         let unchanged = (!stale)
             .then(|| self.unchanged(node, parent))
             .flatten()

@@ -23,8 +23,9 @@ pub fn list_dir(dir: &Path) -> Result<Vec<(Vec<u8>, bool)>> {
     Ok(names)
 }
 
-/// A node for `path` (not following symlinks), without content or subtree.
-pub fn stat_node(path: &Path, name: &[u8]) -> Result<Node> {
+/// A node for `path` (not following symlinks), without content or subtree;
+/// `prev` is the same entry in the previous snapshot, when there is one.
+pub fn stat_node(path: &Path, name: &[u8], prev: Option<&Node>) -> Result<Node> {
     let md =
         std::fs::symlink_metadata(path).map_err(|e| Error::io("reading metadata of", path, e))?;
     let mut node = node_from_metadata(name, &md);
@@ -32,7 +33,15 @@ pub fn stat_node(path: &Path, name: &[u8]) -> Result<Node> {
         let t = std::fs::read_link(path).map_err(|e| Error::io("reading link", path, e))?;
         node.target = Some(t.as_os_str().as_bytes().to_vec());
     }
-    node.xattrs = read_xattrs(path);
+    // Setting or removing an attribute changes the ctime: with the same
+    // inode and ctime the previous snapshot's attributes are still true,
+    // and a listxattr per file is saved on an unchanged tree.
+    node.xattrs = match prev {
+        Some(p) if p.kind == node.kind && p.inode == node.inode && p.ctime_ns == node.ctime_ns => {
+            p.xattrs.clone()
+        }
+        _ => read_xattrs(path),
+    };
     Ok(node)
 }
 

@@ -73,13 +73,21 @@ impl SqliteCapture {
     /// Whether the file at `path` (`rel` inside its part) is a database to
     /// capture through SQLite.
     pub fn wants(&self, path: &Path, rel: &[u8]) -> bool {
+        self.wants_file(path, rel, None)
+    }
+
+    /// [`wants`](Self::wants) for a regular file of `size` bytes. A
+    /// database is a whole number of pages of at least 512 bytes, so a
+    /// file of another size is not opened to read its header: on a tree of
+    /// thousands of JSON files that is an open and a read saved per file.
+    pub fn wants_file(&self, path: &Path, rel: &[u8], size: Option<u64>) -> bool {
         if !self.enabled || sidecar_base(path).is_some() {
             return false;
         }
         let rel = Path::new(std::ffi::OsStr::from_bytes(rel));
         self.globs.is_match(rel)
             || rel.file_name().is_some_and(|n| self.globs.is_match(n))
-            || has_sqlite_header(path)
+            || (size.is_none_or(|n| n >= 512 && n % 512 == 0) && has_sqlite_header(path))
     }
 
     /// Whether `path` is a `-wal`, `-shm` or `-journal` file of a database
@@ -309,6 +317,17 @@ mod tests {
         assert!(!SqliteCapture::default().wants(&f, b"notes.txt"));
         let cap = SqliteCapture::new(true, &["*.txt".into()]).unwrap();
         assert!(cap.wants(&f, b"sub/notes.txt"));
+        // A database has whole pages: other sizes are not opened at all.
+        let db = d.path().join("x.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("create table t(v);")
+            .unwrap();
+        let size = std::fs::metadata(&db).unwrap().len();
+        assert!(SqliteCapture::default().wants_file(&db, b"x.db", Some(size)));
+        let gone = d.path().join("missing.db");
+        assert!(!SqliteCapture::default().wants_file(&gone, b"missing.db", Some(4096)));
+        assert!(!SqliteCapture::default().wants_file(&db, b"x.db", Some(size + 1)));
         assert!(!SqliteCapture::off().wants(&f, b"notes.txt"));
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use predicates::prelude::*;
 
 use crate::support::manifest::{assert_same, assert_same_tree, manifest};
-use crate::support::{random_bytes, write, Env};
+use crate::support::{parse_json, random_bytes, write, Env};
 
 /// Two components with a few files each, snapshotted together.
 fn two_components(env: &Env) -> (PathBuf, PathBuf) {
@@ -286,4 +286,31 @@ fn in_place_restore_keeps_hardlinks_across_paths_of_a_component() {
     env.restore(&["latest", "--in-place", "--force"]);
     let ino = |p: PathBuf| std::fs::metadata(p).unwrap().ino();
     assert_eq!(ino(p1.join("a")), ino(p2.join("a-link")));
+}
+
+/// Reading restored files back is asked for with --verify; by default the
+/// blobs are checked as they are read from the repository, not re-read.
+#[test]
+fn restore_reads_files_back_only_with_verify() {
+    let env = Env::with_repo();
+    let (chroma, _app) = two_components(&env);
+    let files = |v: &serde_json::Value| v["stats"]["files"].as_u64().unwrap();
+    let mut seen = Vec::new();
+    for (i, extra) in [&[][..], &["--verify"][..]].iter().enumerate() {
+        let out = env.path(&format!("out-{i}"));
+        let o = env
+            .cmd()
+            .args(["--json", "restore", "latest", "--component", "chromadb"])
+            .args(["--target", s(&out)])
+            .args(*extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        let v = parse_json(&o.stdout);
+        assert!(files(&v) >= 2, "{v}");
+        assert_same_tree(&chroma, &out.join("chromadb"));
+        seen.push((v["stats"]["verified"].as_u64().unwrap(), files(&v)));
+    }
+    assert_eq!(seen[0].0, 0, "no read-back by default");
+    assert_eq!(seen[1].0, seen[1].1, "--verify reads every file back");
 }

@@ -23,7 +23,7 @@ pub fn run(g: &Global, a: &RestoreArgs) -> Result<u8> {
             None => RestoreDest::InPlace,
         },
         force: a.force,
-        verify: !a.no_verify,
+        verify: a.verify,
         run_hooks: (a.in_place || a.hooks) && !a.no_hooks,
         hooks: cfg.as_ref().map(|c| c.hooks.to_set()).unwrap_or_default(),
         part_hooks: cfg
