@@ -1,5 +1,8 @@
 //! Entry-by-entry comparison of two folders (type, mode, size, content,
-//! mtime, link target).
+//! mtime, link target). A live SQLite database is stored as a consistent
+//! copy made by SQLite's backup API, which is the same database but not
+//! always the same bytes (header counters, commits still in the source's
+//! WAL): databases are compared by schema and rows.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -27,11 +30,13 @@ pub fn compare_trees(a: &Path, b: &Path) -> Result<u64> {
     }
     let mut files = 0;
     if ma.is_file() {
-        if ma.len() != mb.len() {
+        if is_sqlite(a) && is_sqlite(b) {
+            if database_digest(a)? != database_digest(b)? {
+                return Err(differ(b, "database content"));
+            }
+        } else if ma.len() != mb.len() {
             return Err(differ(b, "size"));
-        }
-        let ha = hash(a)?;
-        if ha != hash(b)? {
+        } else if hash(a)? != hash(b)? {
             return Err(differ(b, "content"));
         }
         files += 1;
@@ -66,5 +71,77 @@ fn hash(p: &Path) -> Result<blake3::Hash> {
     let mut h = blake3::Hasher::new();
     h.update_reader(std::fs::File::open(p).map_err(|e| Error::io("reading", p, e))?)
         .map_err(|e| Error::io("reading", p, e))?;
+    Ok(h.finalize())
+}
+
+fn is_sqlite(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(p)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == crate::source::sqlite::SQLITE_MAGIC
+}
+
+/// A digest of a database's schema and of every row of its ordinary
+/// tables, in key order; fails unless `PRAGMA integrity_check` is ok.
+fn database_digest(p: &Path) -> Result<blake3::Hash> {
+    use rusqlite::{types::ValueRef, Connection, OpenFlags};
+    let bad = |e: rusqlite::Error| Error::Invalid(format!("{}: SQLite: {e}", p.display()));
+    let c = Connection::open_with_flags(p, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(bad)?;
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(bad)?;
+    if ok != "ok" {
+        return Err(Error::Invalid(format!(
+            "{}: integrity_check: {ok}",
+            p.display()
+        )));
+    }
+    let mut h = blake3::Hasher::new();
+    let mut tables = Vec::new();
+    {
+        let mut st = c
+            .prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name")
+            .map_err(bad)?;
+        let mut rows = st.query([]).map_err(bad)?;
+        while let Some(r) = rows.next().map_err(bad)? {
+            let (kind, name, sql): (String, String, String) = (
+                r.get(0).map_err(bad)?,
+                r.get(1).map_err(bad)?,
+                r.get(2).map_err(bad)?,
+            );
+            h.update(format!("{kind}\0{name}\0{sql}\0").as_bytes());
+            if kind == "table" && !sql.starts_with("CREATE VIRTUAL") {
+                tables.push(name);
+            }
+        }
+    }
+    for t in tables {
+        // A table scan visits rows in rowid (or primary key) order,
+        // whatever the page layout.
+        let mut st = c
+            .prepare(&format!("SELECT * FROM \"{}\"", t.replace('"', "\"\"")))
+            .map_err(bad)?;
+        let n = st.column_count();
+        let mut rows = st.query([]).map_err(bad)?;
+        while let Some(r) = rows.next().map_err(bad)? {
+            for i in 0..n {
+                match r.get_ref(i).map_err(bad)? {
+                    ValueRef::Null => h.update(b"n"),
+                    ValueRef::Integer(v) => h.update(b"i").update(&v.to_le_bytes()),
+                    ValueRef::Real(v) => h.update(b"r").update(&v.to_le_bytes()),
+                    ValueRef::Text(v) => h
+                        .update(b"t")
+                        .update(&(v.len() as u64).to_le_bytes())
+                        .update(v),
+                    ValueRef::Blob(v) => h
+                        .update(b"b")
+                        .update(&(v.len() as u64).to_le_bytes())
+                        .update(v),
+                };
+            }
+        }
+    }
     Ok(h.finalize())
 }

@@ -85,6 +85,7 @@ pub fn snapshot(
     }
     let host = crate::hostname();
     let previous = snap::list(repo)?;
+    let removals = repo.index().blob_removals()?;
     let packer = repo.packer();
     let seed = repo.chunker_seed();
     let mut parts = Vec::new();
@@ -177,6 +178,13 @@ pub fn snapshot(
         summary: total,
     };
     let id = commit_record(repo, &record)?;
+    // Nothing left the index while this snapshot ran: every blob it names
+    // is indexed, and the next one may skip checking them (index::trust).
+    if repo.index().blob_removals()? == removals {
+        for part in &record.parts {
+            repo.index().trust_tree(&part.tree, removals)?;
+        }
+    }
     Ok(SnapshotReport {
         id,
         snapshot: record,

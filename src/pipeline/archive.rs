@@ -59,6 +59,8 @@ pub struct Archiver<'a> {
     sanitize: Option<SanitizeCtx>,
     // Where database copies go; made (and cleaned) at the first database.
     scratch: std::sync::OnceLock<PathBuf>,
+    // The parent's blobs are known to be indexed (see index::trust).
+    trusted_parent: bool,
 }
 
 impl<'a> Archiver<'a> {
@@ -85,6 +87,7 @@ impl<'a> Archiver<'a> {
             hardlinks: Mutex::new(HashMap::new()),
             sanitize: None,
             scratch: std::sync::OnceLock::new(),
+            trusted_parent: false,
         }
     }
 
@@ -132,7 +135,8 @@ impl<'a> Archiver<'a> {
 
     /// Archives `paths` as one part. `parent` is the same part's root tree
     /// in the previous snapshot, used to skip unchanged files.
-    pub fn archive(self, paths: &[PathBuf], parent: Option<Id>) -> Result<ArchiveResult> {
+    pub fn archive(mut self, paths: &[PathBuf], parent: Option<Id>) -> Result<ArchiveResult> {
+        self.trusted_parent = parent.is_some_and(|id| self.repo.index().is_trusted(&id));
         let parent_tree = parent.and_then(|id| self.parent_tree(&id));
         let mut root = Tree::default();
         let mut part_paths = Vec::new();
@@ -190,6 +194,9 @@ impl<'a> Archiver<'a> {
     /// index transaction per folder, not one per file.
     fn parent_tree(&self, id: &Id) -> Option<Tree> {
         let mut tree = self.load_tree(id).ok()?;
+        if self.trusted_parent {
+            return Some(tree);
+        }
         let ids: Vec<Id> = tree
             .nodes
             .iter()

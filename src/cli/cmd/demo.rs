@@ -52,7 +52,7 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<u8> {
     );
     println!("logical / stored (2 snapshots): {:.2}x", report.total_ratio);
     println!(
-        "restored chromadb: {} files verified byte for byte against the source",
+        "restored chromadb: {} files verified against the source (byte for byte; databases row for row)",
         report.verified_files
     );
     if a.dir.is_some() {

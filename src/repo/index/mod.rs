@@ -3,6 +3,7 @@
 //! packs and snapshot objects by [`rebuild`](Index::rebuild_from).
 
 mod schema;
+mod trust;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -99,7 +100,7 @@ impl Index {
         if version.as_deref() != Some(&schema::SCHEMA_VERSION.to_string()) {
             // Another schema: everything in it is derived, so start over.
             conn.execute_batch(
-                "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;",
+                "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots; DROP TABLE IF EXISTS trusted_trees;",
             )
             .map_err(err)?;
             conn.execute_batch(schema::DDL).map_err(err)?;

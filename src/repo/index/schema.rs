@@ -27,4 +27,16 @@ CREATE TABLE IF NOT EXISTS snapshots (
     id     BLOB PRIMARY KEY,
     sealed BLOB NOT NULL
 );
+-- Counts blob rows ever removed (prune, repair, a pack deleted elsewhere,
+-- a rebuild): a tree checked at one count has all its blobs while the
+-- count stays the same (see trust.rs).
+INSERT OR IGNORE INTO meta(key, value) VALUES ('blob_removals', '0');
+CREATE TRIGGER IF NOT EXISTS count_blob_removals AFTER DELETE ON blobs BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'blob_removals';
+END;
+-- Part root trees whose every blob was indexed at `removals`.
+CREATE TABLE IF NOT EXISTS trusted_trees (
+    tree     BLOB PRIMARY KEY,
+    removals INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
