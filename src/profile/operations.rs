@@ -42,6 +42,42 @@ impl Default for Operations {
     }
 }
 
+/// The `copy_to:` section: a second repository (off-site) to which `run`
+/// copies each new snapshot after it is taken.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CopyTo {
+    /// The target repository folder.
+    pub repository: PathBuf,
+    /// File holding the target's password (needed when it is encrypted:
+    /// `run` never prompts).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Also apply the run's retention (forget, and prune when the source
+    /// prunes) to the copy target.
+    #[serde(default)]
+    pub retention: bool,
+}
+
+impl CopyTo {
+    /// Checks the paths: scheduled runs start in another folder, so they
+    /// must be absolute.
+    pub fn validate(&self) -> Result<()> {
+        for (key, p) in [
+            ("repository", Some(&self.repository)),
+            ("password_file", self.password_file.as_ref()),
+        ] {
+            if let Some(p) = p.filter(|p| !p.is_absolute()) {
+                return Err(Error::Config(format!(
+                    "copy_to.{key}: {} must be absolute",
+                    p.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 pub use crate::notify::Outcome;
 
 /// One run, as logged and recorded.

@@ -222,12 +222,41 @@ fn take(g: &Global, cfg: &Config, kind: &str, retention: Option<u32>) -> Result<
     } else {
         None
     };
+    drop(l);
     let repository_size = repo.index().packs()?.iter().map(|p| p.1).sum();
+    let mut warnings = rep.warnings;
+    if let Some(target) = &cfg.copy_to {
+        // The snapshot is safe here: a failed copy is a warning, and the
+        // next run catches up.
+        let copied =
+            crate::cli::cmd::copy::copy_to(g, target, &repo, rep.id, wait).and_then(|(dst, c)| {
+                if target.retention {
+                    let l = dst.lock(LockKind::Exclusive, "run (copy retention)", wait, &quiet)?;
+                    let mut freq = freq.clone();
+                    freq.policy.retention_days =
+                        crate::cli::cmd::retention::retention_map(&dst, Some(cfg))?;
+                    ops::forget(&dst, &l, &freq, chrono::Local::now().fixed_offset())?;
+                    if pruned.is_some() {
+                        ops::prune(&dst, &l, &PruneOptions::default(), &Bar::new(true, "prune"))?;
+                    }
+                }
+                Ok(c)
+            });
+        if let Err(e) = copied {
+            warnings.insert(
+                0,
+                format!(
+                    "copy to {} failed: {e:#}; the snapshot is kept here and the next run copies it",
+                    target.repository.display()
+                ),
+            );
+        }
+    }
     Ok(Taken {
         snapshot: rep.id.to_hex(),
         bytes_added: rep.snapshot.summary.stored_bytes,
         size: rep.snapshot.summary.bytes,
-        warnings: rep.warnings,
+        warnings,
         forgotten: f.removed.len() as u64,
         pruned,
         repository_size,
