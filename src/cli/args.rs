@@ -215,6 +215,14 @@ pub struct InitArgs {
     /// Pack target size in MiB [default: 32]
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub pack_size_mib: Option<u64>,
+    /// Share the blob-id key, chunker secret and chunking policy of the repository at PATH
+    /// (its password: --from-password-file, OPC_FROM_PASSWORD_FILE, OPC_FROM_PASSWORD), so
+    /// `copy` between the two skips re-cutting files
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["chunk_rules", "sqlite_pages_per_chunk"])]
+    pub copy_chunker_params_from: Option<PathBuf>,
+    /// File holding the password of the --copy-chunker-params-from repository
+    #[arg(long, env = "OPC_FROM_PASSWORD_FILE", value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
 }
 
 /// `snapshot` options.

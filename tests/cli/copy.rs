@@ -177,7 +177,7 @@ fn every_snapshot_is_copied_once_restores_exactly_and_later_copies_send_only_new
         vec![s3["id"].as_str().unwrap()]
     );
     let raw = r["raw_bytes_sent"].as_u64().unwrap();
-    assert!(raw >= 512 << 10 && raw < 640 << 10, "{r:#}");
+    assert!((512 << 10..640 << 10).contains(&raw), "{r:#}");
     assert!(
         r["bytes_sent"].as_u64().unwrap() < size / 4,
         "{size}: {r:#}"
@@ -320,6 +320,46 @@ fn a_copy_killed_before_its_record_leaves_the_target_consistent() {
     // rerun, which completes.
     let r = t.copy_json(&[]);
     assert_eq!(r["copied"].as_array().unwrap().len(), 2, "{r:#}");
+    check_clean(&t);
+    let dst = t.off_json(&["snapshots"]);
+    let out = t.env.path("out");
+    t.off()
+        .args(["restore", dst[1]["short_id"].as_str().unwrap(), "--target"])
+        .arg(&out)
+        .assert()
+        .code(0);
+    assert_same_tree(&t.data, &out.join("app"));
+}
+
+#[test]
+fn a_target_sharing_chunker_params_keeps_ids_and_reads_only_missing_blobs() {
+    let t = two();
+    let same = t.env.path("same");
+    t.env
+        .cmd()
+        .env("OPC_PASSWORD", PW2)
+        .env("OPC_REPO", &same)
+        .env("OPC_FROM_PASSWORD_FILE", &t.pw_file)
+        .args(INIT_FAST)
+        .arg("--copy-chunker-params-from")
+        .arg(&t.env.repo)
+        .assert()
+        .code(0);
+    let t = Two { off: same, ..t };
+    t.env.snapshot(&[]);
+    let r = t.copy_json(&[]);
+    assert_eq!(r["copied"].as_array().unwrap().len(), 1, "{r:#}");
+    let src = t.env.json(&["snapshots"]);
+    let dst = t.off_json(&["snapshots"]);
+    assert_eq!(dst[0]["parts"][0]["tree"], src[0]["parts"][0]["tree"]);
+
+    write(&t.data.join("new/fresh.dat"), &random_bytes(4, 512 << 10));
+    t.env.snapshot(&[]);
+    let r = t.copy_json(&[]);
+    assert_eq!(r["copied"].as_array().unwrap().len(), 1, "{r:#}");
+    assert_eq!(r["files_read"], 1, "{r:#}");
+    let raw = r["raw_bytes_sent"].as_u64().unwrap();
+    assert!((512 << 10..640 << 10).contains(&raw), "{r:#}");
     check_clean(&t);
     let dst = t.off_json(&["snapshots"]);
     let out = t.env.path("out");

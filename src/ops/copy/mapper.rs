@@ -15,10 +15,10 @@ use crate::repo::{BlobLocation, Packer, PackerStats, Repository};
 use crate::snapshot::{Node, NodeKind, Tree};
 
 /// At most this many folders are remembered (about 100 bytes each).
-const MAX_TREES: usize = 1 << 20;
+const MAX_TREES: usize = 1 << 18;
 /// At most this many target blob ids are remembered for files (32 bytes
 /// each): the memory of the memos stays bounded whatever the data size.
-const MAX_FILE_IDS: usize = 1 << 21;
+const MAX_FILE_IDS: usize = 1 << 20;
 
 /// Counters of work avoided and done.
 #[derive(Clone, Debug, Default)]
@@ -52,12 +52,15 @@ pub(super) struct Mapper<'a> {
     packer: Packer<'a>,
     memo: Mutex<Memo>,
     progress: &'a dyn Progress,
+    /// Both repositories name and cut blobs alike (`init
+    /// --copy-chunker-params-from`): content ids carry over unchanged.
+    same_ids: bool,
 }
 
 fn child_rel(dir: Option<&[u8]>, name: &[u8]) -> Vec<u8> {
     match dir {
         None => Vec::new(),
-        Some(r) if r.is_empty() => name.to_vec(),
+        Some([]) => name.to_vec(),
         Some(r) => [r, b"/", name].concat(),
     }
 }
@@ -83,6 +86,7 @@ impl<'a> Mapper<'a> {
             packer: dst.packer(),
             memo: Mutex::new(Memo::default()),
             progress,
+            same_ids: src.same_ids_as(dst),
         }
     }
 
@@ -198,20 +202,12 @@ impl<'a> Mapper<'a> {
                 return Ok(c);
             }
         }
-        let locations = self.src.index().lookup_many(&n.content)?;
-        let mut blobs = Vec::with_capacity(locations.len());
-        for (id, loc) in n.content.iter().zip(locations) {
-            let loc = loc.ok_or_else(|| {
-                Error::MissingBlob(format!(
-                    "{} (in the source repository; nothing of this snapshot is visible in the target)",
-                    id.to_hex()
-                ))
-            })?;
-            blobs.push((*id, loc));
+        if self.same_ids {
+            return self.same_file(n, key);
         }
         let mut reader = BlobReader {
             repo: self.src,
-            blobs: blobs.into(),
+            blobs: self.locate(&n.content)?.into(),
             ready: VecDeque::new(),
             current: Vec::new(),
             offset: 0,
@@ -243,6 +239,72 @@ impl<'a> Mapper<'a> {
         }
         self.remember_file(key, &ids);
         Ok(ids)
+    }
+
+    /// Where the source stores `ids` (one index query).
+    fn locate(&self, ids: &[Id]) -> Result<Vec<(Id, BlobLocation)>> {
+        let locations = self.src.index().lookup_many(ids)?;
+        ids.iter()
+            .zip(locations)
+            .map(|(id, loc)| {
+                let loc = loc.ok_or_else(|| {
+                    Error::MissingBlob(format!(
+                        "{} (in the source repository; nothing of this snapshot is visible in the target)",
+                        id.to_hex()
+                    ))
+                })?;
+                Ok((*id, loc))
+            })
+            .collect()
+    }
+
+    /// A file between repositories with the same ids: its content list is
+    /// kept; only the blobs the target lacks (one index query) are read,
+    /// in parallel groups, and stored without being cut or hashed again.
+    fn same_file(&self, n: &Node, key: Id) -> Result<Vec<Id>> {
+        let present = self.dst.index().contains_many(&n.content)?;
+        let mut missing: Vec<Id> = n
+            .content
+            .iter()
+            .zip(present)
+            .filter(|(_, p)| !p)
+            .map(|(id, _)| *id)
+            .collect();
+        missing.sort();
+        missing.dedup();
+        let mut bytes = 0;
+        let mut group: Vec<(Id, BlobLocation)> = Vec::new();
+        let mut pending = self.locate(&missing)?.into_iter().peekable();
+        while pending.peek().is_some() {
+            let mut size = 0usize;
+            group.clear();
+            while let Some((_, loc)) = pending.peek() {
+                let len = loc.raw_length as usize;
+                if !group.is_empty() && size + len > BATCH_BYTES {
+                    break;
+                }
+                size += len;
+                group.extend(pending.next());
+            }
+            let opened = group
+                .par_iter()
+                .map(|(id, loc)| Ok((*id, self.src.read_blob_at(id, loc)?)))
+                .collect::<Result<Vec<_>>>()?;
+            self.packer.add_missing(BlobKind::Data, &opened)?;
+            bytes += size as u64;
+            self.progress.advance(0, size as u64);
+        }
+        let mut memo = self.memo();
+        if missing.is_empty() {
+            memo.counters.files_reused += 1;
+            memo.counters.bytes_reused += n.size;
+        } else {
+            memo.counters.files_read += 1;
+            memo.counters.bytes_read += bytes;
+        }
+        drop(memo);
+        self.remember_file(key, &n.content);
+        Ok(n.content.clone())
     }
 }
 

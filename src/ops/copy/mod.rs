@@ -11,9 +11,9 @@
 //! the new ids; the record keeps everything else and names its `original`.
 //!
 //! Work already done is not repeated: a subtree or file met before in this
-//! run, or present in an earlier copy of a snapshot of the same host and
-//! type (found by walking that copy beside its source), is mapped without
-//! reading its data. Write order as for `snapshot` (`docs/FORMAT.md` §10):
+//! run, or present in the newest earlier copy from the same host (of the
+//! same type, and of any type; found by walking that copy beside its
+//! source), is mapped without reading its data. Write order as for `snapshot` (`docs/FORMAT.md` §10):
 //! a copied snapshot's record is written only once its packs are durable.
 
 mod mapper;
@@ -185,13 +185,15 @@ pub fn copy(
             });
             continue;
         }
-        // The newest earlier copy of the same host and type whose source
-        // is still here: its trees map unchanged folders and files.
-        let seed = targets.iter().rev().find_map(|(_, ts)| {
+        // The newest earlier copies from the same host, of the same type
+        // and of any type, whose sources are still here: their trees map
+        // unchanged folders and files without reading them.
+        let copies = targets.iter().rev().filter_map(|(_, ts)| {
             let from = by_origin.get(&ts.original?)?;
-            (ts.host == s.host && ts.kind == s.kind).then_some((&from.1, ts))
+            (ts.host == s.host).then_some((&from.1, ts))
         });
-        if let Some((ps, ts)) = seed {
+        let same_kind = copies.clone().find(|(_, ts)| ts.kind == s.kind);
+        for (ps, ts) in same_kind.into_iter().chain(copies.take(1)) {
             for part in &s.parts {
                 if let (Some(p), Some(t)) = (ps.part(&part.name), ts.part(&part.name)) {
                     mapper.seed(p.tree, t.tree);
