@@ -370,3 +370,97 @@ fn a_target_sharing_chunker_params_keeps_ids_and_reads_only_missing_blobs() {
         .code(0);
     assert_same_tree(&t.data, &out.join("app"));
 }
+
+#[test]
+fn copies_killed_while_writing_packs_leave_the_target_consistent() {
+    let t = two();
+    // 1 MiB packs: a copy writes several, and is killed after each new one.
+    let small = t.env.path("small");
+    t.env
+        .cmd()
+        .env("OPC_PASSWORD", PW2)
+        .env("OPC_REPO", &small)
+        .args(INIT_FAST)
+        .args(["--pack-size-mib", "1"])
+        .assert()
+        .code(0);
+    let t = Two { off: small, ..t };
+    t.env.snapshot(&[]);
+    write(&t.data.join("more.dat"), &random_bytes(5, 3 << 20));
+    t.env.snapshot(&["app"]);
+    let mut killed = 0;
+    for _ in 0..4 {
+        let before = t.packs();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("opc-store"))
+            .env("OPC_PASSWORD", PW2)
+            .env("OPC_FROM_PASSWORD_FILE", &t.pw_file)
+            .env("OPC_CACHE_DIR", t.env.path("cache"))
+            .env_remove("OPC_FAULT")
+            .args(["copy", "--quiet", "--from"])
+            .arg(&t.env.repo)
+            .arg("--to")
+            .arg(&t.off)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        while t.packs() == before && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+        check_clean(&t);
+    }
+    assert!(killed >= 2, "only {killed} copies were killed half-way");
+    // Each rerun reused the packs of the killed ones; the last completes.
+    let r = t.copy_json(&[]);
+    let total = r["copied"].as_array().unwrap().len() + r["skipped"].as_array().unwrap().len();
+    assert_eq!(total, 2, "{r:#}");
+    check_clean(&t);
+    let dst = t.off_json(&["snapshots"]);
+    let out = t.env.path("out");
+    t.off()
+        .args(["restore", dst[1]["short_id"].as_str().unwrap(), "--target"])
+        .arg(&out)
+        .assert()
+        .code(0);
+    assert_same_tree(&t.data, &out.join("app"));
+}
+
+#[test]
+fn run_applies_the_retention_to_the_copy_target_when_asked() {
+    let t = two();
+    let old = (chrono::Local::now() - chrono::Duration::days(30)).to_rfc3339();
+    t.env.snapshot(&["--time", &old]);
+    t.copy_json(&[]);
+    assert_eq!(t.off_json(&["snapshots"]).as_array().unwrap().len(), 1);
+    config_with_copy_to(&t, &t.off);
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&t.env.config).unwrap()).unwrap();
+    cfg["copy_to"]["retention"] = json!(true);
+    t.env.config_value(cfg);
+    t.env.cmd().args(["run", "full"]).assert().code(0);
+    // Both forgot the 30-day-old full snapshot (7 days kept) and hold the
+    // new one.
+    let src = t.env.json(&["snapshots"]);
+    let dst = t.off_json(&["snapshots"]);
+    assert_eq!(src.as_array().unwrap().len(), 1, "{src:#}");
+    assert_eq!(dst.as_array().unwrap().len(), 1, "{dst:#}");
+    assert_eq!(dst[0]["original"], src[0]["id"]);
+    check_clean(&t);
+}
+
+#[test]
+fn a_relative_copy_to_path_is_a_configuration_error() {
+    let t = two();
+    config_with_copy_to(&t, Path::new("offsite"));
+    t.env
+        .cmd()
+        .env_remove("OPC_REPO")
+        .arg("snapshots")
+        .assert()
+        .code(15)
+        .stderr(predicate::str::contains("copy_to.repository"));
+}
