@@ -144,16 +144,6 @@ Examples:
   opc-store check --read-data-subset 2/7 # slice 2 of 7 (e.g. by weekday)")]
     Check(CheckArgs),
     /// Copy snapshots to another repository (e.g. off-site), sending only data it lacks
-    #[command(after_help = "\
-Examples:
-  OPC_FROM_PASSWORD_FILE=/root/.opc-pw OPC_PASSWORD_FILE=/root/.offsite-pw \\
-    opc-store copy --from /opt/backups/one-place-chat/repo --to /mnt/offsite/repo
-  opc-store copy --from /opt/backups/one-place-chat/repo --to /mnt/offsite/repo 3fa2c1d0 latest
-  opc-store copy --from /srv/repo --to /mnt/offsite/repo --type chromadb --json
-
-The target's password comes from --password-file / OPC_PASSWORD_FILE / OPC_PASSWORD (as for
-every command), the source's from --from-password-file / OPC_FROM_PASSWORD_FILE /
-OPC_FROM_PASSWORD. Snapshots the target already holds are skipped.")]
     Copy(CopyArgs),
     /// Restore drill: restore the latest snapshot to a temp folder, verify every file, check SQLite databases
     #[command(

@@ -6,6 +6,16 @@ use clap::Args;
 
 /// `copy` options.
 #[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  OPC_FROM_PASSWORD_FILE=/root/.opc-pw OPC_PASSWORD_FILE=/root/.offsite-pw \\
+    opc-store copy --from /opt/backups/one-place-chat/repo --to /mnt/offsite/repo
+  opc-store copy --from /opt/backups/one-place-chat/repo --to /mnt/offsite/repo 3fa2c1d0 latest
+  opc-store copy --from /srv/repo --to /mnt/offsite/repo --type chromadb --json
+
+The target's password comes from --password-file / OPC_PASSWORD_FILE / OPC_PASSWORD (as for
+every command), the source's from --from-password-file / OPC_FROM_PASSWORD_FILE /
+OPC_FROM_PASSWORD. Snapshots the target already holds are skipped.")]
 pub struct CopyArgs {
     /// Source repository folder
     #[arg(long, value_name = "PATH")]

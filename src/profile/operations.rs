@@ -110,6 +110,13 @@ pub struct RunRecord {
     pub warnings: u64,
     /// Host.
     pub host: String,
+    /// With `copy_to:`: the id of the snapshot's copy there, when the copy
+    /// succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_to: Option<String>,
+    /// With `copy_to:`: bytes sent to the copy target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_bytes_sent: Option<u64>,
     /// Hooks the snapshot ran, with the end of their output.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<crate::source::HookRun>,
@@ -309,6 +316,8 @@ mod tests {
             error: None,
             warnings: 0,
             host: "h".into(),
+            copied_to: None,
+            copy_bytes_sent: None,
             hooks: vec![],
         }
     }

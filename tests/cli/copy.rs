@@ -268,11 +268,23 @@ fn config_with_copy_to(t: &Two, target: &Path) -> PathBuf {
 fn run_copies_the_new_snapshot_and_a_broken_target_is_a_warning() {
     let t = two();
     let log = config_with_copy_to(&t, &t.off);
-    t.env.cmd().args(["run", "full"]).assert().code(0);
+    t.env
+        .cmd()
+        .args(["run", "full"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("copied as"));
     let src = t.env.json(&["snapshots"]);
     let dst = t.off_json(&["snapshots"]);
     assert_eq!(dst.as_array().unwrap().len(), 1);
     assert_eq!(dst[0]["original"], src[0]["id"]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let first: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(first["copied_to"], dst[0]["id"], "{first:#}");
+    assert!(
+        first["copy_bytes_sent"].as_u64().unwrap() > 2 << 20,
+        "{first:#}"
+    );
 
     // Target gone: the snapshot is kept here, the run warns (exit 1) in its
     // output and its log line.

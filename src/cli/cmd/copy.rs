@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use opc_store::id::Id;
-use opc_store::ops::{self, CopyReport, CopyRequest};
+use opc_store::ops::{self, CopyReport, CopyRequest, ForgetRequest, PruneOptions};
+use opc_store::pipeline::NoProgress;
 use opc_store::profile::operations::CopyTo;
+use opc_store::profile::Config;
 use opc_store::repo::{LockKind, Repository};
 use opc_store::snapshot as snap;
 use opc_store::util::human_bytes;
 
 use crate::cli::args::{CopyArgs, Global};
+use crate::cli::cmd::retention::retention_map;
 use crate::cli::progress::Bar;
 use crate::cli::{exit, load_config, lock, open_repo, open_repo_as, print_json, repo_path, Secret};
 
@@ -82,16 +85,22 @@ pub fn summary(rep: &CopyReport) -> String {
     )
 }
 
-/// `run`'s copy of snapshot `id` of `src` to the configuration's
-/// `copy_to:` repository, under shared locks on both (waiting up to
-/// `wait`).
-pub fn copy_to(
+/// `run`'s copy of snapshot `id` of `src` (and of any newer of its type
+/// the target misses) to the configuration's `copy_to:` repository, under
+/// shared locks on both (waiting up to `wait`); then, with
+/// `copy_to.retention`, the run's `forget` there, and a prune when `prune`.
+/// Returns the copy's id there and the bytes sent.
+#[allow(clippy::too_many_arguments)]
+pub fn after_run(
     g: &Global,
+    cfg: &Config,
     target: &CopyTo,
     src: &Repository,
     id: Id,
+    forget: &ForgetRequest,
+    prune: bool,
     wait: Duration,
-) -> Result<(Repository, CopyReport)> {
+) -> Result<Option<(String, u64)>> {
     let path = &target.repository;
     let dst = open_repo_as(g, path, Secret::File(target.password_file.as_deref()))?.0;
     let quiet = |_: &opc_store::repo::LockInfo| {};
@@ -103,7 +112,21 @@ pub fn copy_to(
             catch_up: true,
             ..Default::default()
         };
-        ops::copy(src, &dst, &req, &opc_store::pipeline::NoProgress)?
+        ops::copy(src, &dst, &req, &NoProgress)?
     };
-    Ok((dst, rep))
+    if target.retention {
+        let l = dst.lock(LockKind::Exclusive, "run (copy retention)", wait, &quiet)?;
+        let mut freq = forget.clone();
+        freq.policy.retention_days = retention_map(&dst, Some(cfg))?;
+        ops::forget(&dst, &l, &freq, chrono::Local::now().fixed_offset())?;
+        if prune {
+            ops::prune(&dst, &l, &PruneOptions::default(), &NoProgress)?;
+        }
+    }
+    let here = rep.copied.iter().map(|x| (x.source, x.target));
+    let there = rep.skipped.iter().map(|x| (x.source, x.target));
+    Ok(here
+        .chain(there)
+        .find(|x| x.0 == id)
+        .map(|x| (x.1.to_hex(), rep.bytes_sent)))
 }
