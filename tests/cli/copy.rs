@@ -106,6 +106,8 @@ fn check_clean(t: &Two) {
 #[test]
 fn every_snapshot_is_copied_once_restores_exactly_and_later_copies_send_only_new_data() {
     let t = two();
+    // A secret: redacted in the snapshot, recorded in its sanitization record.
+    write(&t.data.join("conf/.env"), b"API_KEY=sk-123456\nMODE=prod\n");
     let s1 = t.env.snapshot(&["--tag", "first"]);
     let s2 = t
         .env
@@ -137,25 +139,40 @@ fn every_snapshot_is_copied_once_restores_exactly_and_later_copies_send_only_new
         ] {
             assert_eq!(d[k], s[k], "{k}");
         }
-        assert_eq!(d["parts"][0]["paths"], s["parts"][0]["paths"]);
+        for k in ["name", "paths", "summary", "sanitize"] {
+            assert_eq!(d["parts"][0][k], s["parts"][0][k], "part {k}");
+        }
+        let entries = &d["parts"][0]["sanitize"]["entries"];
+        assert_eq!(entries[0]["path"], "app/conf/.env", "{d:#}");
         assert_ne!(
             d["parts"][0]["tree"], s["parts"][0]["tree"],
             "ids are keyed"
         );
     }
 
-    // Byte for byte, metadata for metadata, from the target.
+    // Byte for byte, metadata for metadata, from the target: the same as
+    // restored from the source (the .env redacted in both).
     for s in [&s1, &s2] {
         let copy = dst.iter().find(|d| d["original"] == s["id"]).unwrap();
-        let out = t
-            .env
-            .path(&format!("out-{}", s["short_id"].as_str().unwrap()));
-        t.off()
-            .args(["restore", copy["short_id"].as_str().unwrap(), "--target"])
-            .arg(&out)
+        let short = s["short_id"].as_str().unwrap();
+        let (from_src, from_dst) = (
+            t.env.path(&format!("src-{short}")),
+            t.env.path(&format!("dst-{short}")),
+        );
+        t.env
+            .cmd()
+            .args(["restore", short, "--target"])
+            .arg(&from_src)
             .assert()
             .code(0);
-        assert_same_tree(&t.data, &out.join("app"));
+        t.off()
+            .args(["restore", copy["short_id"].as_str().unwrap(), "--target"])
+            .arg(&from_dst)
+            .assert()
+            .code(0);
+        assert_same_tree(&from_src.join("app"), &from_dst.join("app"));
+        let env_file = std::fs::read_to_string(from_dst.join("app/conf/.env")).unwrap();
+        assert!(!env_file.contains("sk-123456"), "{env_file}");
     }
 
     // Again: nothing copied, no pack added.
