@@ -91,7 +91,10 @@ impl<'r> Packer<'r> {
 
     /// Stores blobs whose ids the caller computed and found missing from
     /// the index (one batch query), sealing them in parallel; blobs this
-    /// packer already holds are counted as duplicates.
+    /// packer already holds are counted as duplicates. Each id must be this
+    /// repository's id of its data (for instance read and verified from a
+    /// repository with the same id key): a wrong one is only found when
+    /// the blob is read back.
     pub fn add_missing(&self, kind: BlobKind, blobs: &[(Id, Vec<u8>)]) -> Result<()> {
         use rayon::prelude::*;
         blobs
