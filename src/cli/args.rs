@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use super::copy_args::*;
 pub use super::key_args::*;
 
 /// Deduplicating, encrypted backups of One-Place-Chat.
@@ -142,6 +143,8 @@ Examples:
   opc-store check --read-data-subset 10% # a tenth of the packs, the next tenth on the next run
   opc-store check --read-data-subset 2/7 # slice 2 of 7 (e.g. by weekday)")]
     Check(CheckArgs),
+    /// Copy snapshots to another repository (e.g. off-site), sending only data it lacks
+    Copy(CopyArgs),
     /// Restore drill: restore the latest snapshot to a temp folder, verify every file, check SQLite databases
     #[command(
         after_help = "Examples:\n  opc-store drill chromadb\n  opc-store drill --scratch /var/tmp"
@@ -202,6 +205,14 @@ pub struct InitArgs {
     /// Pack target size in MiB [default: 32]
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub pack_size_mib: Option<u64>,
+    /// Share the blob-id key, chunker secret and chunking policy of the repository at PATH
+    /// (its password: --from-password-file, OPC_FROM_PASSWORD_FILE, OPC_FROM_PASSWORD), so
+    /// `copy` between the two skips re-cutting files
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["chunk_rules", "sqlite_pages_per_chunk"])]
+    pub copy_chunker_params_from: Option<PathBuf>,
+    /// File holding the password of the --copy-chunker-params-from repository
+    #[arg(long, env = "OPC_FROM_PASSWORD_FILE", value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
 }
 
 /// `snapshot` options.

@@ -2,6 +2,7 @@
 
 mod args;
 mod cmd;
+mod copy_args;
 mod exit;
 mod key_args;
 mod password;
@@ -61,6 +62,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Prune(a) => cmd::retention::prune(g, a),
         Command::Unlock(a) => cmd::retention::unlock(g, a),
         Command::Check(a) => cmd::check::run(g, a),
+        Command::Copy(a) => cmd::copy::run(g, a),
         Command::Drill(a) => cmd::check::drill(g, a),
         Command::Run(a) => cmd::run::run(g, a),
         Command::Status(a) => cmd::run::status(g, a),
@@ -106,16 +108,45 @@ fn open_repo_with_password(
     g: &Global,
     path: &Path,
 ) -> Result<(Repository, zeroize::Zeroizing<Vec<u8>>)> {
+    open_repo_as(g, path, Secret::Global)
+}
+
+/// Where the password of a repository comes from.
+#[derive(Clone, Copy)]
+enum Secret<'a> {
+    /// The global options: `--password-file`, `OPC_PASSWORD`, a prompt.
+    Global,
+    /// `copy`'s source: `--from-password-file`, `OPC_FROM_PASSWORD`, a prompt.
+    From(Option<&'a Path>),
+    /// This file (the configuration's `copy_to.password_file`); an
+    /// encrypted repository without one is refused, nothing prompts.
+    File(Option<&'a Path>),
+}
+
+/// Opens the repository at `path` with the password from `secret`, asked
+/// for only when the repository is encrypted.
+fn open_repo_as(
+    g: &Global,
+    path: &Path,
+    secret: Secret<'_>,
+) -> Result<(Repository, zeroize::Zeroizing<Vec<u8>>)> {
     let encrypted = Repository::is_encrypted_at(path)?;
-    let pw = if encrypted {
-        password::get(g.password_file.as_deref(), false)?
-    } else {
-        zeroize::Zeroizing::new(Vec::new())
+    let pw = match (encrypted, secret) {
+        (false, _) => zeroize::Zeroizing::new(Vec::new()),
+        (true, Secret::Global) => password::get(g.password_file.as_deref(), false)?,
+        (true, Secret::From(f)) => password::get_from(f)?,
+        (true, Secret::File(Some(f))) => password::from_file(f)?,
+        (true, Secret::File(None)) => anyhow::bail!(
+            "{} is encrypted: give its password file (copy_to.password_file); run never prompts",
+            path.display()
+        ),
     };
-    if !encrypted
-        && (std::env::var_os("OPC_PASSWORD").is_some() || g.password_file.is_some())
-        && !g.quiet
-    {
+    let given = match secret {
+        Secret::Global => std::env::var_os("OPC_PASSWORD").is_some() || g.password_file.is_some(),
+        Secret::From(f) => std::env::var_os("OPC_FROM_PASSWORD").is_some() || f.is_some(),
+        Secret::File(f) => f.is_some(),
+    };
+    if !encrypted && given && !g.quiet {
         eprintln!(
             "warning: {} is NOT encrypted, although a password was given",
             path.display()

@@ -1,7 +1,9 @@
 //! Where passwords come from, first match wins. The current password:
 //! `--password-file` / `OPC_PASSWORD_FILE`, `OPC_PASSWORD`, an interactive
 //! prompt. A new one (`key add`, `key passwd`): `--new-password-file`,
-//! `OPC_NEW_PASSWORD`, a prompt asked twice. Never an argument.
+//! `OPC_NEW_PASSWORD`, a prompt asked twice. The source of `copy`:
+//! `--from-password-file` / `OPC_FROM_PASSWORD_FILE`, `OPC_FROM_PASSWORD`,
+//! a prompt. Never an argument.
 
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
@@ -28,6 +30,20 @@ pub fn get(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
             prompt: "repository password: ",
         },
         confirm,
+    )
+}
+
+/// The source repository's password for `copy`: `--from-password-file` /
+/// `OPC_FROM_PASSWORD_FILE`, `OPC_FROM_PASSWORD`, a prompt.
+pub fn get_from(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+    read(
+        &Source {
+            file,
+            env: "OPC_FROM_PASSWORD",
+            file_hint: "OPC_FROM_PASSWORD_FILE / --from-password-file",
+            prompt: "source repository password: ",
+        },
+        false,
     )
 }
 
@@ -82,7 +98,8 @@ fn read(src: &Source<'_>, confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(p.as_bytes().to_vec()))
 }
 
-fn from_file(f: &Path) -> Result<Zeroizing<Vec<u8>>> {
+/// The password held in file `f` (trailing newlines dropped).
+pub fn from_file(f: &Path) -> Result<Zeroizing<Vec<u8>>> {
     let text = Zeroizing::new(
         std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?,
     );

@@ -2,6 +2,7 @@
 //! never prints; the CLI renders reports as text or JSON.
 
 mod check;
+mod copy;
 mod diff;
 mod drill;
 mod forget;
@@ -17,6 +18,7 @@ pub mod tarball;
 mod view;
 
 pub use check::{check, Affected, CheckProblem, CheckReport, ReadData};
+pub use copy::{copy, CopiedSnapshot, CopyReport, CopyRequest, SkippedSnapshot};
 pub use diff::{diff, Change, ChangeKind};
 pub use drill::{drill, DatabaseCheck, DrillReport, DrillRequest};
 pub use forget::{forget, ForgetReport, ForgetRequest};

@@ -221,6 +221,7 @@ mod tests {
                 retention_days: days,
                 tool_version: "0".into(),
                 imported_from: None,
+                original: None,
                 parts: vec![],
                 summary: Summary::default(),
             },

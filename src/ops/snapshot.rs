@@ -174,6 +174,7 @@ pub fn snapshot(
         retention_days: req.retention_days,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         imported_from: None,
+        original: None,
         parts,
         summary: total,
     };

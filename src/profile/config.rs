@@ -198,6 +198,9 @@ pub struct Config {
     /// Unattended runs: log, state and metrics files, prune interval.
     #[serde(default)]
     pub operations: super::operations::Operations,
+    /// A second repository `run` copies each new snapshot to (off-site).
+    #[serde(default)]
+    pub copy_to: Option<super::operations::CopyTo>,
     /// Commands around every snapshot and restore.
     #[serde(default)]
     pub hooks: super::capture::HooksConfig,
@@ -383,6 +386,10 @@ impl Config {
         }
         super::notifications::validate(&self.notifications)
             .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        if let Some(c) = &self.copy_to {
+            c.validate()
+                .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+        }
         let o = &self.operations;
         // Scheduled jobs run from another folder than the one the file was
         // written in: relative paths would land somewhere unexpected.

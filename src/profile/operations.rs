@@ -42,6 +42,42 @@ impl Default for Operations {
     }
 }
 
+/// The `copy_to:` section: a second repository (off-site) to which `run`
+/// copies each new snapshot after it is taken.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CopyTo {
+    /// The target repository folder.
+    pub repository: PathBuf,
+    /// File holding the target's password (needed when it is encrypted:
+    /// `run` never prompts).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Also apply the run's retention (forget, and prune when the source
+    /// prunes) to the copy target.
+    #[serde(default)]
+    pub retention: bool,
+}
+
+impl CopyTo {
+    /// Checks the paths: scheduled runs start in another folder, so they
+    /// must be absolute.
+    pub fn validate(&self) -> Result<()> {
+        for (key, p) in [
+            ("repository", Some(&self.repository)),
+            ("password_file", self.password_file.as_ref()),
+        ] {
+            if let Some(p) = p.filter(|p| !p.is_absolute()) {
+                return Err(Error::Config(format!(
+                    "copy_to.{key}: {} must be absolute",
+                    p.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 pub use crate::notify::Outcome;
 
 /// One run, as logged and recorded.
@@ -74,6 +110,13 @@ pub struct RunRecord {
     pub warnings: u64,
     /// Host.
     pub host: String,
+    /// With `copy_to:`: the id of the snapshot's copy there, when the copy
+    /// succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_to: Option<String>,
+    /// With `copy_to:`: bytes sent to the copy target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_bytes_sent: Option<u64>,
     /// Hooks the snapshot ran, with the end of their output.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<crate::source::HookRun>,
@@ -273,6 +316,8 @@ mod tests {
             error: None,
             warnings: 0,
             host: "h".into(),
+            copied_to: None,
+            copy_bytes_sent: None,
             hooks: vec![],
         }
     }

@@ -51,6 +51,25 @@ pub struct InitOptions {
     pub compression_level: i32,
     /// Pack target size in bytes.
     pub pack_target_size: u64,
+    /// Blob-id and chunker secrets taken from another repository
+    /// (`init --copy-chunker-params-from`), so both cut and name blobs
+    /// alike and `copy` between them skips re-cutting; `None`: new ones.
+    pub id_keys: Option<SharedIdKeys>,
+}
+
+/// The blob-id key and chunker secret of a repository, to create another
+/// one whose blob ids equal its (see [`InitOptions::id_keys`]). Zeroed on
+/// drop, never printed.
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct SharedIdKeys {
+    pub(crate) chunk_id: [u8; 32],
+    pub(crate) chunker: [u8; 32],
+}
+
+impl std::fmt::Debug for SharedIdKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedIdKeys(..)")
+    }
 }
 
 impl Default for InitOptions {
@@ -65,6 +84,7 @@ impl Default for InitOptions {
             // 32 MiB: few enough files for a 1 TB repo (~30k), small enough
             // that prune repacks little and S3 uploads retry cheaply.
             pack_target_size: 32 * 1024 * 1024,
+            id_keys: None,
         }
     }
 }

@@ -16,7 +16,7 @@ mod repack;
 mod verify;
 
 pub use cache::cache_root;
-pub use config::{InitOptions, RepoConfig, RepoMarker, FORMAT_VERSION};
+pub use config::{InitOptions, RepoConfig, RepoMarker, SharedIdKeys, FORMAT_VERSION};
 pub use index::{BlobLocation, Index, IndexTotals};
 pub use keys::{RotateReport, SlotInfo};
 pub use lock::{LockInfo, LockKind, RepoLock};
@@ -103,7 +103,11 @@ impl Repository {
         LocalBackend::create_dir(path)?;
         crate::util::set_mode(path, 0o700)?;
         let backend = LocalBackend::new(path);
-        let keys = MasterKeys::generate();
+        let mut keys = MasterKeys::generate();
+        if let Some(k) = &opts.id_keys {
+            keys.chunk_id = k.chunk_id;
+            keys.chunker = k.chunker;
+        }
         let slot = if opts.encrypted {
             let pw = password
                 .ok_or_else(|| Error::Invalid("an encrypted repository needs a password".into()))?;
@@ -330,6 +334,24 @@ impl Repository {
     /// The FastCDC gear seed derived from the chunker key.
     pub fn chunker_seed(&self) -> u64 {
         self.keys.gear_seed()
+    }
+
+    /// The blob-id key and chunker secret, for `init
+    /// --copy-chunker-params-from` (see [`InitOptions::id_keys`]).
+    pub fn shared_id_keys(&self) -> SharedIdKeys {
+        SharedIdKeys {
+            chunk_id: self.keys.chunk_id,
+            chunker: self.keys.chunker,
+        }
+    }
+
+    /// Whether `other` names and cuts blobs exactly as this repository
+    /// does (same id key, chunker secret and chunking policy), so a blob id
+    /// means the same content in both.
+    pub fn same_ids_as(&self, other: &Repository) -> bool {
+        self.keys.chunk_id == other.keys.chunk_id
+            && self.keys.chunker == other.keys.chunker
+            && self.config.chunking == other.config.chunking
     }
 
     /// Folder for temporary files on the repository's filesystem.

@@ -89,6 +89,19 @@ impl<'r> Packer<'r> {
         Ok(ids)
     }
 
+    /// Stores blobs whose ids the caller computed and found missing from
+    /// the index (one batch query), sealing them in parallel; blobs this
+    /// packer already holds are counted as duplicates. Each id must be this
+    /// repository's id of its data (for instance read and verified from a
+    /// repository with the same id key): a wrong one is only found when
+    /// the blob is read back.
+    pub fn add_missing(&self, kind: BlobKind, blobs: &[(Id, Vec<u8>)]) -> Result<()> {
+        use rayon::prelude::*;
+        blobs
+            .par_iter()
+            .try_for_each(|(id, data)| self.add_unindexed(kind, *id, data).map(|_| ()))
+    }
+
     fn count_dup(&self, len: usize) {
         let mut s = self.lock();
         s.stats.dup_blobs += 1;

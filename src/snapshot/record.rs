@@ -94,6 +94,11 @@ pub struct Snapshot {
     /// File name of the archive it was imported from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<String>,
+    /// For a snapshot copied from another repository (`opc-store copy`):
+    /// the id of the snapshot first captured, kept along chains of copies,
+    /// so a snapshot already copied is recognised and not copied twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Id>,
     /// Parts captured.
     pub parts: Vec<Part>,
     /// Totals over all parts.

@@ -9,6 +9,8 @@ mod support;
 
 /// `snapshots`, `ls`, `stats`, `diff`, `repair index`, `--json` outputs.
 mod commands;
+/// `copy` between repositories with different keys, and `run` with `copy_to:`.
+mod copy;
 /// Usage, configuration and not-found errors: exit codes and messages.
 mod errors;
 /// Hooks around snapshots and restores; Docker volumes by name.

@@ -7,7 +7,9 @@ use opc_store::repo::InitOptions;
 use opc_store::Repository;
 
 use crate::cli::args::{Global, InitArgs};
-use crate::cli::{cache_root, exit, load_config, password, print_json, repo_path};
+use crate::cli::{
+    cache_root, exit, load_config, open_repo_as, password, print_json, repo_path, Secret,
+};
 
 /// Creates the repository.
 pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
@@ -42,6 +44,13 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
     }
     if let Some(m) = a.pack_size_mib {
         opts.pack_target_size = m * 1024 * 1024;
+    }
+    if let Some(from) = &a.copy_chunker_params_from {
+        let secret = Secret::From(a.from_password_file.as_deref());
+        let (other, _) = open_repo_as(g, from, secret)
+            .context("opening the repository of --copy-chunker-params-from")?;
+        opts.chunking = other.config().chunking.clone();
+        opts.id_keys = Some(other.shared_id_keys());
     }
     let pw = if opts.encrypted {
         Some(password::get(g.password_file.as_deref(), true)?)

@@ -1,6 +1,7 @@
 //! One file per subcommand (`list` groups the read-only listings).
 
 pub mod check;
+pub mod copy;
 pub mod demo;
 pub mod init;
 pub mod key;

@@ -29,6 +29,8 @@ struct Taken {
     pruned: Option<u64>,
     repository_size: u64,
     hooks: Vec<opc_store::source::HookRun>,
+    /// The copy's id in `copy_to:` and the bytes sent, when it succeeded.
+    copied: Option<(String, u64)>,
 }
 
 /// The unattended job.
@@ -77,6 +79,8 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<u8> {
         warnings: t.map_or(0, |t| t.warnings.len() as u64),
         host: opc_store::hostname(),
         hooks: t.map(|t| t.hooks.clone()).unwrap_or_default(),
+        copied_to: t.and_then(|t| t.copied.as_ref().map(|c| c.0.clone())),
+        copy_bytes_sent: t.and_then(|t| t.copied.as_ref().map(|c| c.1)),
     };
     // Bookkeeping and notifications never fail the backup itself.
     let mut problems = Vec::new();
@@ -124,7 +128,7 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<u8> {
         match &record.outcome {
             Outcome::Failure => {}
             _ => println!(
-                "run {kind}: snapshot {} ({}, {} added), {} forgotten{} in {:.1}s",
+                "run {kind}: snapshot {} ({}, {} added), {} forgotten{}{} in {:.1}s",
                 record.snapshot.as_deref().map_or("-", |s| &s[..8]),
                 human_bytes(record.size),
                 human_bytes(record.bytes_added),
@@ -132,6 +136,12 @@ pub fn run(g: &Global, a: &RunArgs) -> Result<u8> {
                 record
                     .pruned_bytes
                     .map(|b| format!(", prune freed {}", human_bytes(b)))
+                    .unwrap_or_default(),
+                record
+                    .copied_to
+                    .as_deref()
+                    .zip(record.copy_bytes_sent)
+                    .map(|(c, b)| format!(", copied as {} ({} sent)", &c[..8], human_bytes(b)))
                     .unwrap_or_default(),
                 record.duration_secs
             ),
@@ -222,16 +232,35 @@ fn take(g: &Global, cfg: &Config, kind: &str, retention: Option<u32>) -> Result<
     } else {
         None
     };
+    drop(l);
     let repository_size = repo.index().packs()?.iter().map(|p| p.1).sum();
+    let mut warnings = rep.warnings;
+    let mut copied_to = None;
+    if let Some(target) = &cfg.copy_to {
+        // The snapshot is safe here: a failed copy is a warning, and the
+        // next run catches up.
+        let prune = pruned.is_some();
+        match crate::cli::cmd::copy::after_run(g, cfg, target, &repo, rep.id, &freq, prune, wait) {
+            Ok(c) => copied_to = c,
+            Err(e) => warnings.insert(
+                0,
+                format!(
+                    "copy to {} failed: {e:#}; the snapshot is kept here and the next run copies it",
+                    target.repository.display()
+                ),
+            ),
+        }
+    }
     Ok(Taken {
         snapshot: rep.id.to_hex(),
         bytes_added: rep.snapshot.summary.stored_bytes,
         size: rep.snapshot.summary.bytes,
-        warnings: rep.warnings,
+        warnings,
         forgotten: f.removed.len() as u64,
         pruned,
         repository_size,
         hooks: rep.hooks,
+        copied: copied_to,
     })
 }
 

@@ -188,6 +188,7 @@ pub fn import(
         retention_days: loose.retention_days,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         imported_from: Some(file_name.clone()),
+        original: None,
         parts,
         summary: summary.clone(),
     };
