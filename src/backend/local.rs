@@ -1,23 +1,54 @@
 //! Local-filesystem backend: temp name, write, fsync, rename, fsync folder.
 //! Files are created 0600 and folders 0700.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::Backend;
 use crate::error::{Error, Result};
 
+/// Open pack files kept for ranged reads: a restore reads tens of thousands
+/// of blobs from a few dozen packs, and an open, a path lookup and a close
+/// per blob cost more than the read itself.
+const OPEN_FILES: usize = 64;
+
 /// A repository in a local folder.
 pub struct LocalBackend {
     root: PathBuf,
+    // Packs are immutable; an entry is dropped when this process replaces
+    // or deletes the object, and the whole map when it is full.
+    open: Mutex<HashMap<String, Arc<File>>>,
 }
 
 impl LocalBackend {
     /// A backend rooted at `root` (which need not exist yet).
     pub fn new(root: impl Into<PathBuf>) -> LocalBackend {
-        LocalBackend { root: root.into() }
+        LocalBackend {
+            root: root.into(),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn open_files(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<File>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ranged(&self, name: &str) -> Result<Arc<File>> {
+        if let Some(f) = self.open_files().get(name) {
+            return Ok(f.clone());
+        }
+        let p = self.path(name);
+        let f = Arc::new(File::open(&p).map_err(|e| Error::io("opening", &p, e))?);
+        let mut open = self.open_files();
+        if open.len() >= OPEN_FILES {
+            open.clear();
+        }
+        open.insert(name.to_string(), f.clone());
+        Ok(f)
     }
 
     /// The repository folder.
@@ -83,13 +114,10 @@ impl Backend for LocalBackend {
     }
 
     fn read_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let p = self.path(name);
-        let mut f = File::open(&p).map_err(|e| Error::io("opening", &p, e))?;
-        f.seek(SeekFrom::Start(offset))
-            .map_err(|e| Error::io("seeking in", &p, e))?;
+        let f = self.ranged(name)?;
         let mut buf = vec![0u8; len as usize];
-        f.read_exact(&mut buf)
-            .map_err(|e| Error::io("reading", &p, e))?;
+        f.read_exact_at(&mut buf, offset)
+            .map_err(|e| Error::io("reading", self.path(name), e))?;
         Ok(buf)
     }
 
@@ -103,6 +131,7 @@ impl Backend for LocalBackend {
     }
 
     fn write_atomic(&self, name: &str, data: &[u8]) -> Result<()> {
+        self.open_files().remove(name);
         let target = self.path(name);
         if let Some(parent) = target.parent() {
             Self::create_dir(parent)?;
@@ -125,6 +154,7 @@ impl Backend for LocalBackend {
     }
 
     fn put_file(&self, name: &str, file: &Path) -> Result<()> {
+        self.open_files().remove(name);
         let target = self.path(name);
         if let Some(parent) = target.parent() {
             Self::create_dir(parent)?;
@@ -160,6 +190,7 @@ impl Backend for LocalBackend {
     }
 
     fn delete(&self, name: &str) -> Result<()> {
+        self.open_files().remove(name);
         let p = self.path(name);
         match fs::remove_file(&p) {
             Ok(()) => sync_dir(p.parent().unwrap_or(&self.root)),
@@ -170,5 +201,38 @@ impl Backend for LocalBackend {
 
     fn local_dir(&self) -> Option<&Path> {
         Some(&self.root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranged_reads_see_replacements_deletions_and_more_files_than_kept_open() {
+        let d = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(d.path());
+        b.write_atomic("data/aa/one", b"first version").unwrap();
+        assert_eq!(b.read_range("data/aa/one", 6, 7).unwrap(), b"version");
+        b.write_atomic("data/aa/one", b"second copy!!").unwrap();
+        assert_eq!(b.read_range("data/aa/one", 0, 6).unwrap(), b"second");
+        b.delete("data/aa/one").unwrap();
+        let e = b.read_range("data/aa/one", 0, 1).unwrap_err();
+        assert!(e.to_string().contains("one"), "{e}");
+        for i in 0..OPEN_FILES * 2 + 3 {
+            b.write_atomic(&format!("data/bb/{i}"), format!("object {i}").as_bytes())
+                .unwrap();
+        }
+        for i in (0..OPEN_FILES * 2 + 3).rev() {
+            let want = format!("object {i}");
+            assert_eq!(
+                b.read_range(&format!("data/bb/{i}"), 0, want.len() as u64)
+                    .unwrap(),
+                want.as_bytes()
+            );
+        }
+        assert!(b.open_files().len() <= OPEN_FILES);
+        let short = b.read_range("data/bb/1", 0, 100).unwrap_err();
+        assert!(short.to_string().contains("reading"), "{short}");
     }
 }
