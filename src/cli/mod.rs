@@ -106,7 +106,8 @@ fn open_repo_with_password(
     g: &Global,
     path: &Path,
 ) -> Result<(Repository, zeroize::Zeroizing<Vec<u8>>)> {
-    let encrypted = Repository::is_encrypted_at(path)?;
+    let backend = connect(g, path)?;
+    let encrypted = Repository::is_encrypted_on(backend.as_ref(), path)?;
     let pw = if encrypted {
         password::get(g.password_file.as_deref(), false)?
     } else {
@@ -121,7 +122,6 @@ fn open_repo_with_password(
             path.display()
         );
     }
-    let backend = Box::new(opc_store::backend::LocalBackend::new(path));
     let repo = Repository::open_backend(
         backend,
         path,
@@ -130,6 +130,30 @@ fn open_repo_with_password(
     )
     .with_context(|| format!("opening repository {}", path.display()))?;
     Ok((repo, pw))
+}
+
+/// The backend of a repository location: a folder, or `s3:...` with the
+/// S3 settings of `--s3-path-style`, the environment and the
+/// configuration's `s3:` section.
+fn connect(g: &Global, path: &Path) -> Result<Box<dyn opc_store::backend::Backend>> {
+    let mut s3 = opc_store::backend::S3Settings::default();
+    if opc_store::backend::is_remote(path) {
+        if let Some(c) = load_config(g).ok().flatten().and_then(|c| c.s3) {
+            s3 = c;
+        }
+        s3 = s3.or_env(&|k| std::env::var(k).ok())?;
+        if g.s3_path_style {
+            s3.path_style = Some(true);
+        }
+    }
+    opc_store::backend::open(path, &s3)
+        .with_context(|| format!("opening repository {}", path.display()))
+}
+
+/// Whether the repository at `path` (a folder or `s3:...`) is encrypted.
+fn is_encrypted(g: &Global, path: &Path) -> Result<bool> {
+    let backend = connect(g, path)?;
+    Ok(Repository::is_encrypted_on(backend.as_ref(), path)?)
 }
 
 /// The cache root: `--cache-dir` / `OPC_CACHE_DIR`, else the library default.

@@ -13,6 +13,30 @@ use crate::crypto::Sealer;
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 
+/// A finished pack in its local temporary file, not yet in the backend.
+pub struct SealedPack {
+    /// The pack id (BLAKE3 of its bytes).
+    pub id: Id,
+    /// Its blobs.
+    pub entries: Vec<PackEntry>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The local temporary file.
+    pub path: PathBuf,
+}
+
+impl SealedPack {
+    /// Moves the pack into the backend (a rename for a local repository,
+    /// an upload for remote storage); the temporary file is gone after.
+    pub fn put(&self, backend: &dyn Backend) -> Result<()> {
+        let r = backend.put_file(&super::pack_name(&self.id), &self.path);
+        if r.is_err() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        r
+    }
+}
+
 /// A pack being written.
 pub struct PackWriter {
     path: PathBuf,
@@ -90,8 +114,16 @@ impl PackWriter {
         sealer: &Sealer,
         backend: &dyn Backend,
     ) -> Result<(Id, Vec<PackEntry>, u64)> {
+        let sealed = self.seal(sealer)?;
+        sealed.put(backend)?;
+        Ok((sealed.id, sealed.entries, sealed.size))
+    }
+
+    /// Seals the trailer and makes the local file durable; the pack is
+    /// then ready for [`SealedPack::put`].
+    pub fn seal(self, sealer: &Sealer) -> Result<SealedPack> {
         let path = self.path.clone();
-        let r = self.finish_inner(sealer, backend);
+        let r = self.seal_inner(sealer);
         if r.is_err() {
             // A pack that could not be made durable (disk full, I/O error)
             // is nobody's: do not leave its space taken until a prune.
@@ -100,11 +132,7 @@ impl PackWriter {
         r
     }
 
-    fn finish_inner(
-        mut self,
-        sealer: &Sealer,
-        backend: &dyn Backend,
-    ) -> Result<(Id, Vec<PackEntry>, u64)> {
+    fn seal_inner(mut self, sealer: &Sealer) -> Result<SealedPack> {
         let trailer = sealer.seal(TRAILER_AAD, &encode_trailer(&self.entries));
         self.write(&trailer)?;
         self.write(&(trailer.len() as u32).to_le_bytes())?;
@@ -116,8 +144,12 @@ impl PackWriter {
             .map_err(|e| Error::io("syncing", &self.path, e))?;
         drop(file);
         let id = Id(*self.hasher.finalize().as_bytes());
-        backend.put_file(&super::pack_name(&id), &self.path)?;
-        Ok((id, self.entries, self.size))
+        Ok(SealedPack {
+            id,
+            entries: self.entries,
+            size: self.size,
+            path: self.path,
+        })
     }
 
     /// Discards an unfinished pack.
