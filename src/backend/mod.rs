@@ -7,7 +7,7 @@
 //! - Names are `/`-separated relative paths built from `[0-9a-z._-]`.
 //! - `list` returns the names of complete objects only.
 //! - `delete` of a missing object is not an error.
-//! - A missing object read is an [`Error::Io`](crate::Error::Io) of kind
+//! - A missing object read is an `Error::Io` of kind
 //!   `NotFound`.
 
 mod local;

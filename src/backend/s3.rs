@@ -40,6 +40,8 @@ impl S3Backend {
     /// Connects to the bucket of `url` and checks, with one listing, that
     /// it is reachable, exists and that the credentials are accepted.
     pub fn connect(url: &S3Url, settings: &S3Settings) -> Result<S3Backend> {
+        // The reqwest (rustls) HTTP transport; idempotent.
+        opendal::install_default();
         let s = settings;
         let mut b = opendal::services::S3::default()
             .endpoint(&url.endpoint)

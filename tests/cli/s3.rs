@@ -120,12 +120,14 @@ fn init_snapshot_restore_incremental_export_import_and_status() {
 
     // The unattended job and status: the size comes from the index.
     env.cmd().args(["run", "app"]).assert().code(0);
-    let st = env.json(&["status"]);
+    // Exit 17: the types that never ran are overdue; `app` is fine.
+    let out = env.cmd().args(["status", "--json"]).assert().code(17);
+    let st = crate::support::parse_json(&out.get_output().stdout);
     let app = st["types"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["kind"] == "app")
+        .find(|t| t["type"] == "app")
         .unwrap_or_else(|| panic!("{st:#}"));
     let size = app["last_success"]["repository_size"].as_u64();
     assert!(size.is_some_and(|n| n > 3 << 20), "{st:#}");
@@ -225,21 +227,23 @@ fn an_upload_killed_midway_leaves_the_repository_consistent() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let child = child.spawn().expect("snapshot starts");
-    // Kill the server once the first packs were assembled (uploads run).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let tmp = std::fs::read_dir(&cache)
-            .ok()
-            .into_iter()
-            .flatten()
-            .map(|e| e.unwrap().path().join("tmp"))
-            .find(|p| p.is_dir());
-        if tmp.is_some_and(|t| std::fs::read_dir(t).is_ok_and(|mut r| r.next().is_some())) {
-            break;
+    // Kill the server once a third pack is being filled: two were sealed
+    // and handed to the uploads.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = std::collections::HashSet::new();
+    while Instant::now() < deadline && seen.len() < 3 {
+        for dir in std::fs::read_dir(&cache).into_iter().flatten() {
+            let tmp = dir.unwrap().path().join("tmp");
+            for f in std::fs::read_dir(tmp).into_iter().flatten() {
+                seen.insert(f.unwrap().file_name());
+            }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        seen.len() >= 3,
+        "packs never appeared in the cache: {seen:?}"
+    );
     g.kill();
     let out = child.wait_with_output().expect("snapshot ends");
     let stderr = String::from_utf8_lossy(&out.stderr);
