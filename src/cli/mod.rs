@@ -32,7 +32,12 @@ pub fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("OPC_LOG"))
+        .with_env_filter(
+            // The S3 signer logs credentials at debug level: never shown.
+            tracing_subscriber::EnvFilter::from_env("OPC_LOG")
+                .add_directive("reqsign_core=info".parse().expect("directive"))
+                .add_directive("reqsign_aws_v4=info".parse().expect("directive")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(&cli) {

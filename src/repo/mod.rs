@@ -13,6 +13,7 @@ mod packer;
 mod rebuild;
 mod reencrypt;
 mod repack;
+mod runs;
 mod verify;
 
 pub use cache::cache_root;
@@ -24,6 +25,7 @@ pub use packer::{Packer, PackerStats};
 pub use rebuild::RebuildReport;
 pub use reencrypt::ReencryptReport;
 pub use repack::RepackStats;
+pub use runs::{blob_runs, RUN_BYTES, RUN_GAP};
 pub use verify::{PackCheck, PackProblem};
 
 use std::path::{Path, PathBuf};
@@ -394,10 +396,22 @@ impl Repository {
 
     /// Reads a blob from a known location.
     pub fn read_blob_at(&self, id: &Id, loc: &BlobLocation) -> Result<Vec<u8>> {
+        let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
+        self.open_blob_at(id, loc, &sealed)
+    }
+
+    /// `len` bytes of the pack of `loc` at `offset` (`id` names the blob
+    /// in errors).
+    fn read_pack_range(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
         let name = pack::pack_name(&loc.pack);
-        let sealed = self
-            .backend
-            .read_range(&name, loc.offset, loc.length as u64)
+        self.backend
+            .read_range(&name, offset, len)
             .map_err(|e| match e {
                 Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
                     Error::MissingBlob(format!("{} (its pack {} is gone)", id.to_hex(), loc.pack))
@@ -406,13 +420,17 @@ impl Repository {
                     Error::corrupt(format!("pack {}", loc.pack), "truncated")
                 }
                 other => other,
-            })?;
+            })
+    }
+
+    /// Authenticates and decompresses the sealed bytes of a blob.
+    fn open_blob_at(&self, id: &Id, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
         blob::open(
             &self.sealer,
             |d| self.keys.blob_id(d),
             loc.kind,
             id,
-            &sealed,
+            sealed,
             loc.raw_length as usize,
             &|| format!("blob {} in pack {}", id.short(), loc.pack),
         )
