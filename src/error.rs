@@ -23,6 +23,11 @@ pub enum ErrorKind {
     NotFound,
     /// The repository is locked by another process.
     Locked,
+    /// The storage service (S3) could not be reached or kept failing.
+    StorageUnreachable,
+    /// The storage service refused: bad credentials, no permission, or no
+    /// such bucket.
+    StorageRefused,
 }
 
 /// Errors returned by the opc-store library.
@@ -111,6 +116,37 @@ pub enum Error {
     /// Objects sealed with an older key generation remain after re-encryption.
     #[error("{0} still sealed with an older key generation; run `opc-store key reencrypt` again")]
     StillOld(String),
+    /// The storage service could not be reached, or kept failing after
+    /// retries.
+    #[error("storage at {endpoint}: {action} {name} failed: {cause}; check the endpoint in the repository URL, the network and that the service runs, then run the command again (an interrupted upload leaves nothing half-visible)")]
+    StorageUnreachable {
+        /// The endpoint, e.g. `https://s3.eu-west-1.amazonaws.com`.
+        endpoint: String,
+        /// What we were doing ("reading", "uploading", ...).
+        action: &'static str,
+        /// The object involved.
+        name: String,
+        /// The library's error, shortened.
+        cause: String,
+    },
+    /// The storage service refused the credentials or the request.
+    #[error("storage at {endpoint} refused access to bucket {bucket} ({cause}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or `s3:` in the configuration), AWS_REGION, and that this key may read, write, list and delete in the bucket")]
+    StorageDenied {
+        /// The endpoint.
+        endpoint: String,
+        /// The bucket.
+        bucket: String,
+        /// The service's answer, shortened.
+        cause: String,
+    },
+    /// The bucket named in the repository URL does not exist.
+    #[error("bucket {bucket} does not exist at {endpoint}: create it (or correct the bucket in the repository URL s3:ENDPOINT/BUCKET/PREFIX) and give the key read, write, list and delete access")]
+    NoSuchBucket {
+        /// The endpoint.
+        endpoint: String,
+        /// The bucket.
+        bucket: String,
+    },
     /// The SQLite index failed.
     #[error("index database {path}: {cause}; the index is derived data: `opc-store repair index` rebuilds it from the packs")]
     Index {
@@ -135,6 +171,8 @@ impl Error {
             Error::Config(_) => ErrorKind::Config,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Locked(_) => ErrorKind::Locked,
+            Error::StorageUnreachable { .. } => ErrorKind::StorageUnreachable,
+            Error::StorageDenied { .. } | Error::NoSuchBucket { .. } => ErrorKind::StorageRefused,
             _ => ErrorKind::Other,
         }
     }

@@ -36,9 +36,12 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug)]
 pub struct Global {
-    /// Repository folder [default: `repository` from the configuration]
+    /// Repository folder, or s3:https://HOST[:PORT]/BUCKET[/PREFIX] [default: `repository` from the configuration]
     #[arg(long, global = true, env = "OPC_REPO", value_name = "PATH")]
     pub repo: Option<PathBuf>,
+    /// S3: path-style addressing (ENDPOINT/BUCKET/KEY) [default: for an IP address or localhost; also OPC_S3_PATH_STYLE=1]
+    #[arg(long, global = true)]
+    pub s3_path_style: bool,
     /// File holding the password (else OPC_PASSWORD, else a prompt)
     #[arg(long, global = true, env = "OPC_PASSWORD_FILE", value_name = "FILE")]
     pub password_file: Option<PathBuf>,

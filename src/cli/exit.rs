@@ -26,6 +26,10 @@ pub const CONFIG: u8 = 15;
 pub const NOT_FOUND: u8 = 16;
 /// `status`: a type is overdue or its last run failed.
 pub const ALERT: u8 = 17;
+/// The storage service (S3) could not be reached or kept failing.
+pub const STORAGE_UNREACHABLE: u8 = 18;
+/// The storage service refused: credentials, permission or missing bucket.
+pub const STORAGE_REFUSED: u8 = 19;
 
 /// The exit code for an error chain: the first library error in it decides.
 pub fn code_for(err: &anyhow::Error) -> u8 {
@@ -39,6 +43,8 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 ErrorKind::Config => CONFIG,
                 ErrorKind::NotFound => NOT_FOUND,
                 ErrorKind::Locked => LOCKED,
+                ErrorKind::StorageUnreachable => STORAGE_UNREACHABLE,
+                ErrorKind::StorageRefused => STORAGE_REFUSED,
                 ErrorKind::Other => FAILURE,
             };
         }

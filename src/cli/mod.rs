@@ -33,7 +33,12 @@ pub fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("OPC_LOG"))
+        .with_env_filter(
+            // The S3 signer logs credentials at debug level: never shown.
+            tracing_subscriber::EnvFilter::from_env("OPC_LOG")
+                .add_directive("reqsign_core=info".parse().expect("directive"))
+                .add_directive("reqsign_aws_v4=info".parse().expect("directive")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(&cli) {
@@ -130,7 +135,8 @@ fn open_repo_as(
     path: &Path,
     secret: Secret<'_>,
 ) -> Result<(Repository, zeroize::Zeroizing<Vec<u8>>)> {
-    let encrypted = Repository::is_encrypted_at(path)?;
+    let backend = connect(g, path)?;
+    let encrypted = Repository::is_encrypted_on(backend.as_ref(), path)?;
     let pw = match (encrypted, secret) {
         (false, _) => zeroize::Zeroizing::new(Vec::new()),
         (true, Secret::Global) => password::get(g.password_file.as_deref(), false)?,
@@ -152,7 +158,6 @@ fn open_repo_as(
             path.display()
         );
     }
-    let backend = Box::new(opc_store::backend::LocalBackend::new(path));
     let repo = Repository::open_backend(
         backend,
         path,
@@ -161,6 +166,30 @@ fn open_repo_as(
     )
     .with_context(|| format!("opening repository {}", path.display()))?;
     Ok((repo, pw))
+}
+
+/// The backend of a repository location: a folder, or `s3:...` with the
+/// S3 settings of `--s3-path-style`, the environment and the
+/// configuration's `s3:` section.
+fn connect(g: &Global, path: &Path) -> Result<Box<dyn opc_store::backend::Backend>> {
+    let mut s3 = opc_store::backend::S3Settings::default();
+    if opc_store::backend::is_remote(path) {
+        if let Some(c) = load_config(g).ok().flatten().and_then(|c| c.s3) {
+            s3 = c;
+        }
+        s3 = s3.or_env(&|k| std::env::var(k).ok())?;
+        if g.s3_path_style {
+            s3.path_style = Some(true);
+        }
+    }
+    opc_store::backend::open(path, &s3)
+        .with_context(|| format!("opening repository {}", path.display()))
+}
+
+/// Whether the repository at `path` (a folder or `s3:...`) is encrypted.
+fn is_encrypted(g: &Global, path: &Path) -> Result<bool> {
+    let backend = connect(g, path)?;
+    Ok(Repository::is_encrypted_on(backend.as_ref(), path)?)
 }
 
 /// The cache root: `--cache-dir` / `OPC_CACHE_DIR`, else the library default.

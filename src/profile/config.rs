@@ -173,9 +173,13 @@ pub struct Notifications {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Repository folder.
+    /// Repository folder, or `s3:http[s]://HOST[:PORT]/BUCKET[/PREFIX]`.
     #[serde(default = "default_repository")]
     pub repository: PathBuf,
+    /// S3 settings for an `s3:` repository (credentials, region,
+    /// addressing); unset fields come from the `AWS_*` variables.
+    #[serde(default)]
+    pub s3: Option<crate::backend::S3Settings>,
     /// Deployment environment recorded in snapshots.
     #[serde(default = "default_environment")]
     pub environment: String,

@@ -63,8 +63,10 @@ impl CopyTo {
     /// Checks the paths: scheduled runs start in another folder, so they
     /// must be absolute.
     pub fn validate(&self) -> Result<()> {
+        // An `s3:` location is not a path on this host.
+        let repository = Some(&self.repository).filter(|r| !crate::backend::is_remote(r));
         for (key, p) in [
-            ("repository", Some(&self.repository)),
+            ("repository", repository),
             ("password_file", self.password_file.as_ref()),
         ] {
             if let Some(p) = p.filter(|p| !p.is_absolute()) {

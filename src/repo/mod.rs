@@ -13,6 +13,7 @@ mod packer;
 mod rebuild;
 mod reencrypt;
 mod repack;
+mod runs;
 mod verify;
 
 pub use cache::cache_root;
@@ -24,9 +25,11 @@ pub use packer::{Packer, PackerStats};
 pub use rebuild::RebuildReport;
 pub use reencrypt::ReencryptReport;
 pub use repack::RepackStats;
+pub use runs::{blob_runs, RUN_BYTES, RUN_GAP};
 pub use verify::{PackCheck, PackProblem};
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::backend::{Backend, LocalBackend};
 use crate::chunker::Chunker;
@@ -40,7 +43,7 @@ const CONFIG_AAD: &[u8] = b"opc-store config v1";
 
 /// An open repository.
 pub struct Repository {
-    backend: Box<dyn Backend>,
+    backend: Arc<dyn Backend>,
     /// The newest generation's master keys (the chunk-id and chunker keys
     /// are the same in every generation).
     keys: MasterKeys,
@@ -100,9 +103,37 @@ impl Repository {
                 return Err(Error::NotEmpty(path.to_path_buf()));
             }
         }
+        // Checked before anything is created (init_backend checks again).
+        Chunker::new(opts.chunking.clone(), 0)?;
         LocalBackend::create_dir(path)?;
         crate::util::set_mode(path, 0o700)?;
-        let backend = LocalBackend::new(path);
+        for d in ["data", "keys", "snapshots", "tmp", "locks"] {
+            LocalBackend::create_dir(&path.join(d))?;
+        }
+        Self::init_backend(
+            Box::new(LocalBackend::new(path)),
+            path,
+            password,
+            opts,
+            cache,
+        )
+    }
+
+    /// Creates a repository on any backend (e.g. S3), which must hold no
+    /// objects yet; `display` names it in messages.
+    pub fn init_backend(
+        backend: Box<dyn Backend>,
+        display: &Path,
+        password: Option<&[u8]>,
+        opts: &InitOptions,
+        cache: &Path,
+    ) -> Result<Repository> {
+        if backend.size(MARKER)?.is_some() {
+            return Err(Error::AlreadyExists(display.to_path_buf()));
+        }
+        if backend.local_dir().is_none() && !backend.list("")?.is_empty() {
+            return Err(Error::NotEmpty(display.to_path_buf()));
+        }
         let mut keys = MasterKeys::generate();
         if let Some(k) = &opts.id_keys {
             keys.chunk_id = k.chunk_id;
@@ -130,9 +161,6 @@ impl Repository {
         } else {
             Sealer::Plain
         };
-        for d in ["data", "keys", "snapshots", "tmp", "locks"] {
-            LocalBackend::create_dir(&path.join(d))?;
-        }
         backend.write_atomic(&format!("keys/{}", slot.id), &json(&slot))?;
         let cfg = serde_json::to_vec(&config).expect("config serializes");
         backend.write_atomic(CONFIG, &sealer.seal(CONFIG_AAD, &cfg))?;
@@ -153,8 +181,8 @@ impl Repository {
         // Keys are at hand: no second Argon2 derivation.
         let opened = opts.encrypted.then_some(slot);
         Self::open_unlocked(
-            Box::new(backend),
-            path,
+            backend,
+            display,
             (Keyring::from_master(&keys), opened),
             opts.encrypted,
             cache,
@@ -164,7 +192,13 @@ impl Repository {
     /// Whether the repository at `path` is encrypted (needs a password),
     /// read from its plaintext marker.
     pub fn is_encrypted_at(path: &Path) -> Result<bool> {
-        let m = read_marker(&LocalBackend::new(path), path)?;
+        Self::is_encrypted_on(&LocalBackend::new(path), path)
+    }
+
+    /// Whether the repository on `backend` is encrypted; `display` names
+    /// it in errors.
+    pub fn is_encrypted_on(backend: &dyn Backend, display: &Path) -> Result<bool> {
+        let m = read_marker(backend, display)?;
         Ok(m.encryption != "none")
     }
 
@@ -232,10 +266,12 @@ impl Repository {
             ));
         }
         let chunker = Chunker::new(config.chunking.clone(), keys.gear_seed())?;
-        let local = backend.local_dir().map(Path::to_path_buf).ok_or_else(|| {
-            Error::Invalid("backend has no local folder for temporary packs".into())
-        })?;
-        let tmp_dir = local.join("tmp");
+        // Packs are assembled beside the repository when it is a local
+        // folder (then renamed in), else in this host's cache and uploaded.
+        let tmp_dir = match backend.local_dir() {
+            Some(local) => local.join("tmp"),
+            None => cache_dir.join("tmp"),
+        };
         LocalBackend::create_dir(&tmp_dir)?;
         let index_path = cache_dir.join("index.sqlite");
         let (index, fresh) = match Index::open(&index_path) {
@@ -244,7 +280,7 @@ impl Repository {
             Err(e) => return Err(e),
         };
         let mut repo = Repository {
-            backend,
+            backend: Arc::from(backend),
             keys,
             keyring,
             opened,
@@ -354,7 +390,13 @@ impl Repository {
             && self.config.chunking == other.config.chunking
     }
 
-    /// Folder for temporary files on the repository's filesystem.
+    /// The backend, shared (for uploads that run beside the caller).
+    pub(crate) fn backend_shared(&self) -> Arc<dyn Backend> {
+        Arc::clone(&self.backend)
+    }
+
+    /// Folder for temporary files: on the repository's filesystem for a
+    /// local repository, in the cache folder for remote storage.
     pub fn tmp_dir(&self) -> &Path {
         &self.tmp_dir
     }
@@ -376,10 +418,22 @@ impl Repository {
 
     /// Reads a blob from a known location.
     pub fn read_blob_at(&self, id: &Id, loc: &BlobLocation) -> Result<Vec<u8>> {
+        let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
+        self.open_blob_at(id, loc, &sealed)
+    }
+
+    /// `len` bytes of the pack of `loc` at `offset` (`id` names the blob
+    /// in errors).
+    fn read_pack_range(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
         let name = pack::pack_name(&loc.pack);
-        let sealed = self
-            .backend
-            .read_range(&name, loc.offset, loc.length as u64)
+        self.backend
+            .read_range(&name, offset, len)
             .map_err(|e| match e {
                 Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
                     Error::MissingBlob(format!("{} (its pack {} is gone)", id.to_hex(), loc.pack))
@@ -388,13 +442,17 @@ impl Repository {
                     Error::corrupt(format!("pack {}", loc.pack), "truncated")
                 }
                 other => other,
-            })?;
+            })
+    }
+
+    /// Authenticates and decompresses the sealed bytes of a blob.
+    fn open_blob_at(&self, id: &Id, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
         blob::open(
             &self.sealer,
             |d| self.keys.blob_id(d),
             loc.kind,
             id,
-            &sealed,
+            sealed,
             loc.raw_length as usize,
             &|| format!("blob {} in pack {}", id.short(), loc.pack),
         )

@@ -2,13 +2,20 @@
 //! compression and sealing run on the caller's thread, only the append to the
 //! open pack is serialised. Write order (`docs/FORMAT.md` §10): a pack is
 //! durable before its blobs enter the index.
+//!
+//! A full pack is sealed, then moved into the backend on a thread of its
+//! own while the next pack fills: at most [`MAX_UPLOADS`] are in flight,
+//! and a full pack waits for the oldest to finish. Its blobs stay in the
+//! packer's `pending` set (so they are not stored twice) until its upload
+//! has succeeded and they enter the index.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
+use std::thread::JoinHandle;
 
-use super::pack::PackWriter;
+use super::pack::{PackWriter, SealedPack};
 use super::{blob, Repository};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 
 /// What a packer wrote.
@@ -28,10 +35,17 @@ pub struct PackerStats {
     pub packs: u64,
 }
 
+/// Packs uploaded at once while the next one fills (each upload of a
+/// large pack to S3 also sends two parts at a time).
+pub const MAX_UPLOADS: usize = 2;
+
+type Upload = JoinHandle<(SealedPack, Result<()>)>;
+
 struct State {
     writer: Option<PackWriter>,
     pending: HashSet<Id>,
     stats: PackerStats,
+    uploads: VecDeque<Upload>,
 }
 
 /// Writes new blobs into packs; see the module doc.
@@ -48,6 +62,7 @@ impl<'r> Packer<'r> {
                 writer: None,
                 pending: HashSet::new(),
                 stats: PackerStats::default(),
+                uploads: VecDeque::new(),
             }),
         }
     }
@@ -162,22 +177,56 @@ impl<'r> Packer<'r> {
         Ok(true)
     }
 
+    /// Seals the open pack and starts its upload, after waiting for the
+    /// oldest upload when [`MAX_UPLOADS`] are in flight.
     fn finish_pack(&self, s: &mut State) -> Result<()> {
         if let Some(w) = s.writer.take() {
-            let (pack, entries, size) = w.finish(self.repo.sealer(), self.repo.backend())?;
-            self.repo.index().add_pack(&pack, size, &entries)?;
-            for e in &entries {
-                s.pending.remove(&e.id);
+            let sealed = w.seal(self.repo.sealer())?;
+            while s.uploads.len() >= MAX_UPLOADS {
+                self.complete_oldest(s)?;
             }
+            let backend = self.repo.backend_shared();
+            let upload = std::thread::Builder::new()
+                .name("opc-upload".into())
+                .spawn(move || {
+                    let r = sealed.put(backend.as_ref());
+                    (sealed, r)
+                })
+                .map_err(|e| Error::io("starting an upload of", "a pack", e))?;
+            s.uploads.push_back(upload);
             s.stats.packs += 1;
         }
         Ok(())
     }
 
-    /// Finishes the open pack so every blob added so far is durable and indexed.
+    /// Waits for the oldest upload; once its pack is stored, its blobs
+    /// enter the index.
+    fn complete_oldest(&self, s: &mut State) -> Result<()> {
+        let Some(upload) = s.uploads.pop_front() else {
+            return Ok(());
+        };
+        let (sealed, r) = upload
+            .join()
+            .map_err(|_| Error::Invalid("a pack upload thread panicked".into()))?;
+        r?;
+        self.repo
+            .index()
+            .add_pack(&sealed.id, sealed.size, &sealed.entries)?;
+        for e in &sealed.entries {
+            s.pending.remove(&e.id);
+        }
+        Ok(())
+    }
+
+    /// Finishes the open pack and waits for every upload, so every blob
+    /// added so far is durable and indexed.
     pub fn flush(&self) -> Result<()> {
         let mut s = self.lock();
-        self.finish_pack(&mut s)
+        self.finish_pack(&mut s)?;
+        while !s.uploads.is_empty() {
+            self.complete_oldest(&mut s)?;
+        }
+        Ok(())
     }
 
     /// Counters so far.
@@ -190,8 +239,16 @@ impl Drop for Packer<'_> {
     fn drop(&mut self) {
         // An unflushed pack belongs to a failed operation: nothing refers to
         // it yet, so dropping its temp file loses nothing.
-        if let Some(w) = self.lock().writer.take() {
+        let mut s = self.lock();
+        if let Some(w) = s.writer.take() {
             w.abandon();
+        }
+        // Uploads in flight finish (or fail) before the repository goes
+        // away; a pack that made it is found by the next open's pack sync.
+        while !s.uploads.is_empty() {
+            if let Err(e) = self.complete_oldest(&mut s) {
+                tracing::debug!("pack upload of a failed operation: {e}");
+            }
         }
     }
 }

@@ -42,6 +42,9 @@ mod repository_errors;
 /// `forget` policies over a year of snapshots, `prune`, and prune killed
 /// at every step.
 mod retention;
+/// Repositories on S3 (Garage): every command, two hosts, an upload killed
+/// midway, credential and endpoint errors.
+mod s3;
 /// Secrets are redacted or left out; nothing secret reaches the repository.
 mod sanitize;
 /// `schedule print|install|remove`: systemd timers and crontab against the

@@ -64,12 +64,13 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
             path.display()
         );
     }
-    let repo = Repository::init_in(
-        &path,
-        pw.as_ref().map(|p| p.as_slice()),
-        &opts,
-        &cache_root(g),
-    )
+    let pw = pw.as_ref().map(|p| p.as_slice());
+    let repo = if opc_store::backend::is_remote(&path) {
+        let backend = crate::cli::connect(g, &path)?;
+        Repository::init_backend(backend, &path, pw, &opts, &cache_root(g))
+    } else {
+        Repository::init_in(&path, pw, &opts, &cache_root(g))
+    }
     .with_context(|| format!("creating repository {}", path.display()))?;
     if g.json {
         print_json(&serde_json::json!({

@@ -181,7 +181,7 @@ fn take(g: &Global, cfg: &Config, kind: &str, retention: Option<u32>) -> Result<
         req.retention_days = Some(d);
     }
     let path = repo_path(g, Some(cfg))?;
-    if opc_store::Repository::is_encrypted_at(&path)?
+    if crate::cli::is_encrypted(g, &path)?
         && std::env::var_os("OPC_PASSWORD").is_none()
         && g.password_file.is_none()
     {

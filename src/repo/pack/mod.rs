@@ -7,7 +7,7 @@ mod writer;
 
 pub use format::{PackEntry, PACK_MAGIC};
 pub use reader::{read_trailer, read_trailer_which};
-pub use writer::PackWriter;
+pub use writer::{PackWriter, SealedPack};
 
 use crate::id::Id;
 

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test module uses a different subset
 
+pub mod garage;
 pub mod manifest;
 pub mod tree;
 
@@ -32,6 +33,8 @@ pub struct Env {
     pub tmp: tempfile::TempDir,
     pub repo: PathBuf,
     pub config: PathBuf,
+    /// More variables for every command (S3 credentials).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Env {
@@ -39,7 +42,12 @@ impl Env {
         let tmp = tempfile::tempdir().expect("tempdir");
         let repo = tmp.path().join("repo");
         let config = tmp.path().join("backup-config.yml");
-        Env { tmp, repo, config }
+        Env {
+            tmp,
+            repo,
+            config,
+            vars: Vec::new(),
+        }
     }
 
     /// A new sandbox with an initialised repository.
@@ -78,6 +86,18 @@ impl Env {
             .env_remove("RETENTION_DAYS")
             .env_remove("EMAIL_PASSWORD")
             .current_dir(self.tmp.path());
+        for k in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "OPC_S3_PATH_STYLE",
+            "OPC_S3_MAX_RETRIES",
+        ] {
+            c.env_remove(k);
+        }
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
         c
     }
 

@@ -1,0 +1,106 @@
+//! Reading blobs stored near each other with one request: on S3 every read
+//! is a round trip, and a file's chunks sit close together in few packs
+//! (in the order the pipeline's threads appended them), so a restore reads
+//! runs of them, not one chunk at a time.
+
+use super::{BlobLocation, Repository};
+use crate::error::Result;
+use crate::id::Id;
+
+/// Most bytes read with one request.
+pub const RUN_BYTES: u64 = 8 << 20;
+/// Bytes between two blobs of one run that are read and dropped (blobs
+/// of other files appended in between).
+pub const RUN_GAP: u64 = 256 << 10;
+
+/// Groups the blobs at `locs` into runs: indices into `locs`, sorted by
+/// pack and offset, whose span in one pack (gaps of at most [`RUN_GAP`]
+/// included) is at most [`RUN_BYTES`]; a larger blob is a run of its own.
+pub fn blob_runs(locs: &[BlobLocation]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..locs.len()).collect();
+    order.sort_by_key(|&i| (locs[i].pack.0, locs[i].offset));
+    let mut runs: Vec<(Vec<usize>, u64)> = Vec::new();
+    for i in order {
+        let l = &locs[i];
+        let end = l.offset + u64::from(l.length);
+        if let Some((run, run_end)) = runs.last_mut() {
+            let first = &locs[run[0]];
+            if l.pack == first.pack
+                && l.offset <= *run_end + RUN_GAP
+                && end.max(*run_end) - first.offset <= RUN_BYTES
+            {
+                run.push(i);
+                *run_end = end.max(*run_end);
+                continue;
+            }
+        }
+        runs.push((vec![i], end));
+    }
+    runs.into_iter().map(|(r, _)| r).collect()
+}
+
+impl Repository {
+    /// Reads the blobs `run` (a run of [`blob_runs`] over `locs`) with one
+    /// ranged read; returns their plaintexts in the order of `run`.
+    pub fn read_blob_run(
+        &self,
+        ids: &[Id],
+        locs: &[BlobLocation],
+        run: &[usize],
+    ) -> Result<Vec<Vec<u8>>> {
+        let Some(&first) = run.first() else {
+            return Ok(Vec::new());
+        };
+        if run.len() == 1 {
+            return Ok(vec![self.read_blob_at(&ids[first], &locs[first])?]);
+        }
+        let start = run.iter().map(|&i| locs[i].offset).min().unwrap_or(0);
+        let end = run
+            .iter()
+            .map(|&i| locs[i].offset + u64::from(locs[i].length))
+            .max()
+            .unwrap_or(start);
+        let bytes = self.read_pack_range(&ids[first], &locs[first], start, end - start)?;
+        run.iter()
+            .map(|&i| {
+                let l = &locs[i];
+                let at = (l.offset - start) as usize;
+                self.open_blob_at(&ids[i], l, &bytes[at..at + l.length as usize])
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::BlobKind;
+
+    fn loc(pack: u8, offset: u64, length: u32) -> BlobLocation {
+        BlobLocation {
+            pack: Id([pack; 32]),
+            kind: BlobKind::Data,
+            offset,
+            length,
+            raw_length: length,
+        }
+    }
+
+    #[test]
+    fn blobs_near_each_other_in_one_pack_form_runs() {
+        let locs = [
+            loc(1, 24, 5),
+            loc(1, 4, 10),
+            loc(2, 29, 5),
+            loc(1, 14 + RUN_GAP, 10), // a gap still read
+            loc(1, 4, 10),            // the same blob twice in a file
+            loc(2, 29 + 5 + RUN_GAP + 1, 5),
+            loc(2, 1 << 30, RUN_BYTES as u32),
+        ];
+        assert_eq!(
+            blob_runs(&locs),
+            vec![vec![1, 4, 0, 3], vec![2], vec![5], vec![6]]
+        );
+        assert!(blob_runs(&[]).is_empty());
+    }
+}
