@@ -13,6 +13,42 @@ use crate::crypto::Sealer;
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 
+/// A finished pack in its local temporary file, not yet in the backend.
+pub struct SealedPack {
+    /// The pack id (BLAKE3 of its bytes).
+    pub id: Id,
+    /// Its blobs.
+    pub entries: Vec<PackEntry>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The local temporary file.
+    pub path: PathBuf,
+    // Still open and not yet fsynced: the fsync runs in `put`, on the
+    // upload thread, so the threads filling the next pack never wait on it.
+    file: File,
+}
+
+impl SealedPack {
+    /// Moves the pack into the backend (a rename for a local repository,
+    /// an upload for remote storage); the temporary file is gone after.
+    pub fn put(&self, backend: &dyn Backend) -> Result<()> {
+        // A local pack is renamed into the repository: its bytes must be
+        // durable first. An upload reads the file; the copy is what counts.
+        let synced = match backend.local_dir() {
+            Some(_) => self
+                .file
+                .sync_all()
+                .map_err(|e| Error::io("syncing", &self.path, e)),
+            None => Ok(()),
+        };
+        let r = synced.and_then(|()| backend.put_file(&super::pack_name(&self.id), &self.path));
+        if r.is_err() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        r
+    }
+}
+
 /// A pack being written.
 pub struct PackWriter {
     path: PathBuf,
@@ -90,8 +126,16 @@ impl PackWriter {
         sealer: &Sealer,
         backend: &dyn Backend,
     ) -> Result<(Id, Vec<PackEntry>, u64)> {
+        let sealed = self.seal(sealer)?;
+        sealed.put(backend)?;
+        Ok((sealed.id, sealed.entries, sealed.size))
+    }
+
+    /// Writes the sealed trailer; the pack is then ready for
+    /// [`SealedPack::put`], which makes it durable and stores it.
+    pub fn seal(self, sealer: &Sealer) -> Result<SealedPack> {
         let path = self.path.clone();
-        let r = self.finish_inner(sealer, backend);
+        let r = self.seal_inner(sealer);
         if r.is_err() {
             // A pack that could not be made durable (disk full, I/O error)
             // is nobody's: do not leave its space taken until a prune.
@@ -100,11 +144,7 @@ impl PackWriter {
         r
     }
 
-    fn finish_inner(
-        mut self,
-        sealer: &Sealer,
-        backend: &dyn Backend,
-    ) -> Result<(Id, Vec<PackEntry>, u64)> {
+    fn seal_inner(mut self, sealer: &Sealer) -> Result<SealedPack> {
         let trailer = sealer.seal(TRAILER_AAD, &encode_trailer(&self.entries));
         self.write(&trailer)?;
         self.write(&(trailer.len() as u32).to_le_bytes())?;
@@ -112,12 +152,14 @@ impl PackWriter {
             .out
             .into_inner()
             .map_err(|e| Error::io("writing", &self.path, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| Error::io("syncing", &self.path, e))?;
-        drop(file);
         let id = Id(*self.hasher.finalize().as_bytes());
-        backend.put_file(&super::pack_name(&id), &self.path)?;
-        Ok((id, self.entries, self.size))
+        Ok(SealedPack {
+            id,
+            entries: self.entries,
+            size: self.size,
+            path: self.path,
+            file,
+        })
     }
 
     /// Discards an unfinished pack.
