@@ -29,7 +29,7 @@ pub use restore::{set_mtime, write_sparse};
 pub use scan::scan_totals;
 
 /// Upper bound of file bytes held in memory per file being read.
-pub const BATCH_BYTES: usize = 16 * 1024 * 1024;
+pub const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Receives progress from long operations. Implementations must be cheap
 /// and thread-safe; the library never prints.

@@ -80,11 +80,11 @@ impl Index {
             }
         }
         let conn = Connection::open(path).map_err(err)?;
-        // A 16 MiB page cache (bounded, whatever the repository's size) holds
-        // the whole index of a ~150k-blob repository: the lookups of an
+        // An 8 MiB page cache (bounded, whatever the repository's size) holds
+        // most of the index of a ~100k-blob repository: the lookups of an
         // unchanged snapshot then read each page once, not once per probe.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA cache_size=-16384;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA cache_size=-8192;",
         )
         .map_err(err)?;
         conn.execute_batch(schema::DDL).map_err(err)?;
