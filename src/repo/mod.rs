@@ -60,6 +60,8 @@ pub struct Repository {
     tmp_dir: PathBuf,
     cache_dir: PathBuf,
     encrypted: bool,
+    /// Recently read pack windows (remote storage only), see `runs`.
+    windows: runs::Windows,
 }
 
 fn read_marker(backend: &dyn Backend, root: &Path) -> Result<RepoMarker> {
@@ -288,6 +290,7 @@ impl Repository {
             tmp_dir,
             cache_dir,
             encrypted,
+            windows: runs::Windows::default(),
         };
         // A missing or outdated index is rebuilt; an existing one is brought
         // up to date with packs and snapshots written elsewhere. Failing
