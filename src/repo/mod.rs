@@ -403,42 +403,6 @@ impl Repository {
         self.open_blob_at(id, loc, &sealed)
     }
 
-    /// `len` bytes of the pack of `loc` at `offset` (`id` names the blob
-    /// in errors).
-    fn read_pack_range(
-        &self,
-        id: &Id,
-        loc: &BlobLocation,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let name = pack::pack_name(&loc.pack);
-        self.backend
-            .read_range(&name, offset, len)
-            .map_err(|e| match e {
-                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
-                    Error::MissingBlob(format!("{} (its pack {} is gone)", id.to_hex(), loc.pack))
-                }
-                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    Error::corrupt(format!("pack {}", loc.pack), "truncated")
-                }
-                other => other,
-            })
-    }
-
-    /// Authenticates and decompresses the sealed bytes of a blob.
-    fn open_blob_at(&self, id: &Id, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
-        blob::open(
-            &self.sealer,
-            |d| self.keys.blob_id(d),
-            loc.kind,
-            id,
-            sealed,
-            loc.raw_length as usize,
-            &|| format!("blob {} in pack {}", id.short(), loc.pack),
-        )
-    }
-
     /// Stores a sealed object (snapshot record, ...) under `dir/<id>`;
     /// returns the sealed bytes as stored.
     pub fn write_object(&self, dir: &str, id: &Id, plain: &[u8]) -> Result<Vec<u8>> {

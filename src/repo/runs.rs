@@ -6,8 +6,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::{BlobLocation, Repository};
-use crate::error::Result;
+use super::{blob, pack, BlobLocation, Repository};
+use crate::error::{Error, Result};
 use crate::id::Id;
 
 /// Bytes of a pack read at once from remote storage when a run is shorter.
@@ -93,6 +93,47 @@ impl Repository {
 }
 
 impl Repository {
+    /// `len` bytes of the pack of `loc` at `offset` (`id` names the blob
+    /// in errors).
+    pub(super) fn read_pack_range(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let name = pack::pack_name(&loc.pack);
+        self.backend
+            .read_range(&name, offset, len)
+            .map_err(|e| match e {
+                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
+                    Error::MissingBlob(format!("{} (its pack {} is gone)", id.to_hex(), loc.pack))
+                }
+                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Error::corrupt(format!("pack {}", loc.pack), "truncated")
+                }
+                other => other,
+            })
+    }
+
+    /// Authenticates and decompresses the sealed bytes of a blob.
+    pub(super) fn open_blob_at(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>> {
+        blob::open(
+            &self.sealer,
+            |d| self.keys.blob_id(d),
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length as usize,
+            &|| format!("blob {} in pack {}", id.short(), loc.pack),
+        )
+    }
+
     /// Bytes `start..end` of the pack of `loc`, and the pack offset where
     /// the returned bytes begin: on remote storage from a cached window (a
     /// window of [`WINDOW_BYTES`] is read on a miss), else exactly.
