@@ -6,10 +6,10 @@
 #
 #   DATA  the tree to back up (read only); WORK a scratch folder (about 3x DATA free).
 # Env: RUNS (3). Needs hyperfine and garage (cargo install garage --version 2.5.0 --locked).
-# Each run starts from an empty repository (a fresh folder, or a fresh prefix of the bucket)
+# Snapshot: each run starts from an empty repository (a fresh folder, or a fresh prefix of the bucket)
 # and an empty cache, so every pack is written: the first, full snapshot. Garage stores its
 # data on the same disk, so this measures the S3 path's overhead (HTTP, signing, multipart,
-# the upload queue), not a network.
+# the upload queue), not a network. Restore: the last snapshot of each, into an empty folder.
 set -euo pipefail
 
 DATA=$(realpath "$1"); WORK=$(realpath -m "$2")
@@ -41,12 +41,22 @@ hyperfine --runs "$RUNS" --export-json "$WORK/hyperfine.json" \
     --command-name local --prepare "$PREP_LOCAL" "$RUN" \
     --command-name s3 --prepare "$PREP_S3" "$RUN"
 
-python3 - "$WORK/hyperfine.json" "$DATA" <<'PY'
+# Then a full restore of the last snapshot of each (the S3 one was written last; the warm-up
+# run rebuilds the local repository's index, whose cache the S3 runs deleted).
+S3_REPO=$(cat "$WORK/repo")
+hyperfine --runs "$RUNS" --warmup 1 --export-json "$WORK/hyperfine-restore.json" \
+    --command-name local --prepare "rm -rf $WORK/out" \
+    "OPC_CACHE_DIR=$WORK/cache $OPC --repo $WORK/local-repo restore latest --target $WORK/out -q" \
+    --command-name s3 --prepare "rm -rf $WORK/out" \
+    "OPC_CACHE_DIR=$WORK/cache $OPC --repo $S3_REPO restore latest --target $WORK/out -q"
+
+python3 - "$WORK" "$DATA" <<'PY'
 import json, subprocess, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 size = int(subprocess.check_output(["du", "-sb", sys.argv[2]]).split()[0])
-for k in ("local", "s3"):
-    m = r[k]["median"]
-    print(f"{k:6} median {m:7.2f} s  (min {r[k]['min']:.2f}, max {r[k]['max']:.2f})  {size / m / 1e6:6.1f} MB/s")
-print(f"ratio s3/local: {r['s3']['median'] / r['local']['median']:.2f}")
+for step, f in (("snapshot", "hyperfine.json"), ("restore", "hyperfine-restore.json")):
+    r = {x["command"]: x for x in json.load(open(f"{sys.argv[1]}/{f}"))["results"]}
+    for k in ("local", "s3"):
+        m = r[k]["median"]
+        print(f"{step:8} {k:6} median {m:7.2f} s  (min {r[k]['min']:.2f}, max {r[k]['max']:.2f})  {size / m / 1e6:6.1f} MB/s")
+    print(f"{step:8} ratio s3/local: {r['s3']['median'] / r['local']['median']:.2f}")
 PY

@@ -60,6 +60,8 @@ pub struct Repository {
     tmp_dir: PathBuf,
     cache_dir: PathBuf,
     encrypted: bool,
+    /// Recently read pack windows (remote storage only), see `runs`.
+    windows: runs::Windows,
 }
 
 fn read_marker(backend: &dyn Backend, root: &Path) -> Result<RepoMarker> {
@@ -292,6 +294,7 @@ impl Repository {
             tmp_dir,
             cache_dir,
             encrypted,
+            windows: runs::Windows::default(),
         };
         // A missing or outdated index is rebuilt; an existing one is brought
         // up to date with packs and snapshots written elsewhere. Failing
@@ -420,42 +423,6 @@ impl Repository {
     pub fn read_blob_at(&self, id: &Id, loc: &BlobLocation) -> Result<Vec<u8>> {
         let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
         self.open_blob_at(id, loc, &sealed)
-    }
-
-    /// `len` bytes of the pack of `loc` at `offset` (`id` names the blob
-    /// in errors).
-    fn read_pack_range(
-        &self,
-        id: &Id,
-        loc: &BlobLocation,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let name = pack::pack_name(&loc.pack);
-        self.backend
-            .read_range(&name, offset, len)
-            .map_err(|e| match e {
-                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
-                    Error::MissingBlob(format!("{} (its pack {} is gone)", id.to_hex(), loc.pack))
-                }
-                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    Error::corrupt(format!("pack {}", loc.pack), "truncated")
-                }
-                other => other,
-            })
-    }
-
-    /// Authenticates and decompresses the sealed bytes of a blob.
-    fn open_blob_at(&self, id: &Id, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
-        blob::open(
-            &self.sealer,
-            |d| self.keys.blob_id(d),
-            loc.kind,
-            id,
-            sealed,
-            loc.raw_length as usize,
-            &|| format!("blob {} in pack {}", id.short(), loc.pack),
-        )
     }
 
     /// Stores a sealed object (snapshot record, ...) under `dir/<id>`;

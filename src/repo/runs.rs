@@ -3,9 +3,29 @@
 //! (in the order the pipeline's threads appended them), so a restore reads
 //! runs of them, not one chunk at a time.
 
-use super::{BlobLocation, Repository};
-use crate::error::Result;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::{blob, pack, BlobLocation, Repository};
+use crate::error::{Error, Result};
 use crate::id::Id;
+
+/// Bytes of a pack read at once from remote storage when a run is shorter.
+pub const WINDOW_BYTES: u64 = 4 << 20;
+/// Windows kept (so at most 32 MiB).
+const WINDOWS: usize = 8;
+
+/// A window: pack, offset of its first byte, its bytes.
+type Window = (Id, u64, Arc<Vec<u8>>);
+
+/// The last pack windows read from remote storage: a restore of many small
+/// files finds the next file's blobs in the window the previous file's
+/// read brought in, instead of making a request per file.
+#[derive(Default)]
+pub(super) struct Windows {
+    recent: Mutex<VecDeque<Window>>,
+    sizes: OnceLock<HashMap<Id, u64>>,
+}
 
 /// Most bytes read with one request.
 pub const RUN_BYTES: u64 = 8 << 20;
@@ -51,7 +71,7 @@ impl Repository {
         let Some(&first) = run.first() else {
             return Ok(Vec::new());
         };
-        if run.len() == 1 {
+        if run.len() == 1 && self.backend.local_dir().is_some() {
             return Ok(vec![self.read_blob_at(&ids[first], &locs[first])?]);
         }
         let start = run.iter().map(|&i| locs[i].offset).min().unwrap_or(0);
@@ -60,7 +80,8 @@ impl Repository {
             .map(|&i| locs[i].offset + u64::from(locs[i].length))
             .max()
             .unwrap_or(start);
-        let bytes = self.read_pack_range(&ids[first], &locs[first], start, end - start)?;
+        let (bytes, base) = self.read_span(&ids[first], &locs[first], start, end)?;
+        let start = base;
         run.iter()
             .map(|&i| {
                 let l = &locs[i];
@@ -68,6 +89,95 @@ impl Repository {
                 self.open_blob_at(&ids[i], l, &bytes[at..at + l.length as usize])
             })
             .collect()
+    }
+}
+
+impl Repository {
+    /// `len` bytes of the pack of `loc` at `offset` (`id` names the blob
+    /// in errors).
+    pub(super) fn read_pack_range(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let name = pack::pack_name(&loc.pack);
+        self.backend
+            .read_range(&name, offset, len)
+            .map_err(|e| match e {
+                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
+                    Error::MissingBlob(format!("{} (its pack {} is gone)", id.to_hex(), loc.pack))
+                }
+                Error::Io { cause, .. } if cause.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Error::corrupt(format!("pack {}", loc.pack), "truncated")
+                }
+                other => other,
+            })
+    }
+
+    /// Authenticates and decompresses the sealed bytes of a blob.
+    pub(super) fn open_blob_at(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>> {
+        blob::open(
+            &self.sealer,
+            |d| self.keys.blob_id(d),
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length as usize,
+            &|| format!("blob {} in pack {}", id.short(), loc.pack),
+        )
+    }
+
+    /// Bytes `start..end` of the pack of `loc`, and the pack offset where
+    /// the returned bytes begin: on remote storage from a cached window (a
+    /// window of [`WINDOW_BYTES`] is read on a miss), else exactly.
+    fn read_span(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        start: u64,
+        end: u64,
+    ) -> Result<(Arc<Vec<u8>>, u64)> {
+        let exact = || {
+            self.read_pack_range(id, loc, start, end - start)
+                .map(|b| (Arc::new(b), start))
+        };
+        if self.backend.local_dir().is_some() || end - start >= WINDOW_BYTES {
+            return exact();
+        }
+        let w = &self.windows;
+        let hit = |recent: &VecDeque<Window>| {
+            recent
+                .iter()
+                .find(|(p, at, b)| *p == loc.pack && *at <= start && end <= at + b.len() as u64)
+                .map(|(_, at, b)| (Arc::clone(b), *at))
+        };
+        if let Some(found) = hit(&w.recent.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(found);
+        }
+        let sizes = w.sizes.get_or_init(|| {
+            self.index()
+                .packs()
+                .map(|v| v.into_iter().collect())
+                .unwrap_or_default()
+        });
+        let Some(&size) = sizes.get(&loc.pack).filter(|&&s| s >= end) else {
+            return exact();
+        };
+        let wend = (start + WINDOW_BYTES).min(size);
+        let bytes = Arc::new(self.read_pack_range(id, loc, start, wend - start)?);
+        let mut recent = w.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.push_back((loc.pack, start, Arc::clone(&bytes)));
+        if recent.len() > WINDOWS {
+            recent.pop_front();
+        }
+        Ok((bytes, start))
     }
 }
 

@@ -162,7 +162,7 @@ fn install(g: &Global, o: &ScheduleOpts) -> Result<u8> {
     let sched = scheduler(o);
     let mut code = exit::OK;
     if opts.password_file.is_none()
-        && opc_store::Repository::is_encrypted_at(&opts.repository).unwrap_or(false)
+        && crate::cli::is_encrypted(g, &opts.repository).unwrap_or(false)
     {
         eprintln!(
             "warning: {} is encrypted and no --password-file was given: scheduled runs will not be able to open it",
