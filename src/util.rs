@@ -36,3 +36,12 @@ pub fn fault_point(point: &str) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
 }
+
+/// Whether no process with id `pid` runs on this host (signal 0 answers
+/// ESRCH). A process of another user still counts as running.
+pub fn process_gone(pid: i32) -> bool {
+    matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}

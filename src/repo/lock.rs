@@ -64,11 +64,7 @@ impl LockInfo {
         if self.host != crate::hostname() {
             return false;
         }
-        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
-        matches!(
-            nix::sys::signal::kill(pid, None),
-            Err(nix::errno::Errno::ESRCH)
-        )
+        crate::util::process_gone(self.pid as i32)
     }
 }
 

@@ -169,11 +169,7 @@ pub fn scratch_dir(cache_dir: &Path) -> PathBuf {
             else {
                 continue;
             };
-            let gone = matches!(
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-                Err(nix::errno::Errno::ESRCH)
-            );
-            if gone {
+            if crate::util::process_gone(pid) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
