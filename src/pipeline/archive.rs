@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::file::{store_file, FileError};
+use super::file::{store_file, store_stream, FileContent, FileError, StreamError};
 use super::sanitize::{Redaction, SanitizeCtx};
 use super::scan::join_rel;
 use super::Progress;
@@ -19,8 +19,9 @@ use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::repo::{Packer, Repository};
 use crate::snapshot::{Node, NodeKind, PartPath, PartSanitize, Summary, Tree};
+use crate::source::dbpage::PageStream;
 use crate::source::sanitize::Sanitizer;
-use crate::source::sqlite::{consistent_copy, scratch_dir, sidecars_quiet};
+use crate::source::sqlite::{consistent_copy, scratch_dir, sidecars_quiet, CaptureGuard};
 use crate::source::{list_dir, stat_node, Excludes, SqliteCapture};
 
 /// Reads of a file that keeps changing while it is read, before it is
@@ -315,8 +316,48 @@ impl<'a> Archiver<'a> {
         same.then(|| p.content.clone())
     }
 
-    /// Stores a file's content: a database through SQLite's backup API,
-    /// anything else read directly, again when it changed while read.
+    /// Stores a database read page by page at one commit; `None` when that
+    /// cannot start or fails midway (the caller copies it instead; blobs of
+    /// a half-read stream are unreferenced and pruned).
+    fn store_pages(
+        &self,
+        path: &Path,
+        rel: &[u8],
+    ) -> std::result::Result<Option<FileContent>, FileError> {
+        let mut pages = match PageStream::open(path) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!("{e}; copying the database instead");
+                return Ok(None);
+            }
+        };
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let stored = store_stream(
+            &mut pages,
+            size,
+            rel,
+            self.repo.chunker(),
+            self.seed,
+            self.packer,
+            &|n| self.progress.advance(0, n),
+        );
+        match stored {
+            Ok((ids, bytes)) => Ok(Some(FileContent {
+                ids,
+                bytes,
+                changed: false,
+            })),
+            Err(StreamError::Store(e)) => Err(FileError::Repo(e)),
+            Err(StreamError::Read(e)) => {
+                tracing::debug!("{}: {e}; copying the database instead", path.display());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stores a file's content: a database as of one commit (its pages
+    /// through SQLite, else a copy made with the backup API), anything else
+    /// read directly, again when it changed while read.
     fn read_content(
         &self,
         path: &Path,
@@ -332,6 +373,12 @@ impl<'a> Archiver<'a> {
             let scratch = self
                 .scratch
                 .get_or_init(|| scratch_dir(self.repo.cache_dir()));
+            // Until both ways below have closed the database.
+            let _guard = CaptureGuard::new(path);
+            if let Some(fc) = self.store_pages(path, rel)? {
+                self.count(|s| s.sqlite_captured += 1);
+                return Ok(fc);
+            }
             match consistent_copy(path, scratch) {
                 Ok(copy) => {
                     let mut fc = store(copy.path())?;

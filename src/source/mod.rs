@@ -2,6 +2,7 @@
 //! file content. Store-agnostic: depends on nothing above `snapshot`'s
 //! node type.
 
+pub mod dbpage;
 mod exclude;
 mod fs;
 pub mod hooks;

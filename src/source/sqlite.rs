@@ -1,14 +1,17 @@
-//! Consistent copies of live SQLite databases.
+//! Consistent captures of live SQLite databases.
 //!
-//! Copying a database file byte by byte while a writer
-//! commits gives pages from different transactions: a corrupt database. A
-//! database is instead copied with SQLite's online backup API in a single
-//! step, which holds one read transaction for the whole copy: the copy is
-//! the database as of one commit, including what is still only in its WAL.
-//! In WAL mode writers go on meanwhile; in rollback-journal mode they wait
-//! (with their busy timeout) for the copy to finish.
+//! Copying a database file byte by byte while a writer commits gives pages
+//! from different transactions: a corrupt database. A database is instead
+//! read inside one SQLite read transaction, so what is stored is the
+//! database as of one commit, including what is still only in its WAL:
+//! page by page through `sqlite_dbpage` ([`super::dbpage`]), or, where
+//! that table is missing, as a copy made with the online backup API in a
+//! single step ([`consistent_copy`]). In WAL mode writers go on meanwhile;
+//! in rollback-journal mode they wait (with their busy timeout) until the
+//! read ends. [`CaptureGuard`] keeps this process from dropping SQLite's
+//! lock behind its back.
 //!
-//! Because the copy already holds the committed content of the WAL, the
+//! Because a capture already holds the committed content of the WAL, the
 //! `-wal`, `-shm` and `-journal` files beside a captured database are not
 //! stored: restoring a stale WAL next to the copy could make SQLite replay
 //! old frames onto it.
@@ -16,6 +19,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rusqlite::{Connection, OpenFlags};
@@ -116,8 +120,59 @@ fn sidecar_base(path: &Path) -> Option<PathBuf> {
     })
 }
 
+/// Inodes (device, inode) of the databases this process is reading
+/// through SQLite right now, once per reader.
+///
+/// POSIX record locks belong to the process, and closing *any* descriptor
+/// of a file drops all of them, SQLite's shared lock included. A header
+/// read with a descriptor of our own on a database being captured (its
+/// `-journal` checked on another thread, or a hardlink to it) would let a
+/// writer commit in the middle of the capture: a torn copy. Header reads
+/// hold this mutex from the check to the close, and a capture registers
+/// under it before SQLite opens the file, so the two never overlap.
+static CAPTURING: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+fn capturing() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    CAPTURING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Marks a database as being read through SQLite until dropped; see
+/// [`CAPTURING`]. Take it before opening the database.
+pub struct CaptureGuard(Option<(u64, u64)>);
+
+impl CaptureGuard {
+    /// Registers the database at `path` (nothing when it cannot be
+    /// stat'ed: opening it will fail too).
+    pub fn new(path: &Path) -> CaptureGuard {
+        let key = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        if let Some(k) = key {
+            capturing().push(k);
+        }
+        CaptureGuard(key)
+    }
+}
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        if let Some(k) = self.0 {
+            let mut held = capturing();
+            if let Some(i) = held.iter().position(|h| *h == k) {
+                held.swap_remove(i);
+            }
+        }
+    }
+}
+
 fn has_sqlite_header(path: &Path) -> bool {
     use std::io::Read;
+    let held = capturing();
+    if let Ok(m) = std::fs::metadata(path) {
+        if held.contains(&(m.dev(), m.ino())) {
+            // Being captured, so a database; opening it here would drop
+            // the capture's lock.
+            return true;
+        }
+    }
     let mut head = [0u8; 16];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
@@ -303,6 +358,24 @@ mod tests {
             "a non-empty WAL newer than the file"
         );
         drop(c);
+    }
+
+    #[test]
+    fn a_file_being_captured_is_not_opened_for_its_header() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("data.bin");
+        std::fs::write(&f, vec![9u8; 4096]).unwrap();
+        let cap = SqliteCapture::default();
+        assert!(!cap.wants(&f, b"data.bin"));
+        // Not a database, yet held: taken as one without being opened
+        // (the open and close would drop a capture's lock).
+        let guard = CaptureGuard::new(&f);
+        let twice = CaptureGuard::new(&f);
+        assert!(cap.wants(&f, b"data.bin"));
+        drop(guard);
+        assert!(cap.wants(&f, b"data.bin"), "still held once");
+        drop(twice);
+        assert!(!cap.wants(&f, b"data.bin"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Live SQLite databases are captured consistently: a Python writer
-//! commits into a WAL-mode database all through the snapshots, and every
+//! commits into a WAL-mode or a rollback-journal database all through the
+//! snapshots, and every
 //! restored copy passes `PRAGMA integrity_check` and holds a whole prefix of
 //! the writer's transactions. A quiet database is not read again.
 
@@ -11,14 +12,16 @@ use serde_json::{json, Value};
 
 use crate::support::Env;
 
-/// Fills `db` (WAL mode, autocheckpoint off so commits stay in the WAL),
+/// Fills `db` (in the journal mode given second: in WAL mode autocheckpoint
+/// is off so commits stay in the WAL; a rollback-journal writer waits up
+/// to 5 s, Python's default, while a capture holds the database),
 /// prints `ready`, then commits batches of 20 rows until killed. Every
 /// transaction also updates `meta`, so a consistent copy has
 /// `count(*) == meta.rows` and only whole batches.
 const WRITER: &str = r#"
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("pragma journal_mode=wal")
+db.execute("pragma journal_mode=" + sys.argv[2])
 db.execute("pragma wal_autocheckpoint=0")
 db.execute("create table if not exists t(id integer primary key, batch int, payload blob)")
 db.execute("create table if not exists meta(batch int, rows int)")
@@ -58,10 +61,11 @@ print(json.dumps({"integrity": [r[0] for r in ic], "rows": rows, "meta_rows": mr
 struct Writer(Child);
 
 impl Writer {
-    fn start(db: &Path) -> Writer {
+    fn start(db: &Path, journal_mode: &str) -> Writer {
         let mut child = StdCommand::new("python3")
             .args(["-c", WRITER])
             .arg(db)
+            .arg(journal_mode)
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");
@@ -117,10 +121,20 @@ fn sandbox() -> (Env, std::path::PathBuf) {
 }
 
 #[test]
-fn a_database_written_during_snapshots_restores_whole_and_consistent() {
+fn a_wal_database_written_during_snapshots_restores_whole_and_consistent() {
+    written_during_snapshots("wal");
+}
+
+/// ChromaDB's own mode: the file is read in place under the shared lock.
+#[test]
+fn a_rollback_journal_database_written_during_snapshots_restores_whole_and_consistent() {
+    written_during_snapshots("delete");
+}
+
+fn written_during_snapshots(journal_mode: &str) {
     let (env, dir) = sandbox();
     let db = dir.join("chroma.sqlite3");
-    let writer = Writer::start(&db);
+    let writer = Writer::start(&db, journal_mode);
     // A plaintext copy left by a run killed mid-copy (its pid is gone).
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead = child.id();
@@ -160,8 +174,8 @@ fn a_database_written_during_snapshots_restores_whole_and_consistent() {
         assert!(
             !names
                 .iter()
-                .any(|n| n.ends_with("-wal") || n.ends_with("-shm")),
-            "the WAL and shared-memory files are not stored: {names:?}"
+                .any(|n| n.ends_with("-wal") || n.ends_with("-shm") || n.ends_with("-journal")),
+            "the WAL, shared-memory and journal files are not stored: {names:?}"
         );
         let c = check_db(&restored.join("chroma.sqlite3"));
         assert_eq!(c["integrity"], json!(["ok"]), "{c}");
