@@ -11,6 +11,11 @@
 # Env: RUNS (3); PY, a Python with chromadb and numpy for --mutate (default python3);
 #      MAKE (the make-dataset.py to mutate with); SEED (42); SCALE (1); SMOKE=1 runs one pass
 #      on whatever DATA is, with a simple in-place mutation instead of make-dataset.py.
+#      RESTORE_DIR (WORK/restore): where restores land. On ext4, creating the 28,000 files of a
+#      restore within a minute or so of deleting as many spends most of its time in the kernel's
+#      inode allocator (ext4's recently_deleted() scan: 60-70% of a profiled restore, and 4-20 s
+#      instead of 4), and a tool whose backups finish sooner restores sooner after the last
+#      deletion. RESTORE_DIR=/dev/shm/... (tmpfs) measures the tools, not that.
 # Steps per tool and run, each on a fresh repository and a fresh copy of DATA:
 #   a first backup   c backup with nothing changed   (mutate: "the next day", untimed)
 #   d backup after the mutation   e1 full restore   e2 chromadb-only restore   x export tar.gz
@@ -38,7 +43,7 @@ fi
 
 (cd "$ROOT" && cargo build --release -q)
 OPC=$ROOT/target/release/opc-store
-LIVE=$WORK/live; REPO=$WORK/repo; RAW=$WORK/raw.tsv
+LIVE=$WORK/live; REPO=$WORK/repo; RAW=$WORK/raw.tsv; RESTORE=${RESTORE_DIR:-$WORK/restore}
 mkdir -p "$WORK/logs"
 printf 'tool\trun\tstep\twall_s\tuser_s\tsys_s\tmaxrss_kib\trepo_bytes\tdata_bytes\tnote\n' > "$RAW"
 
@@ -144,7 +149,7 @@ mutate() {
 for tool in "${TOOLS[@]}"; do
     for run in $(seq 1 "$RUNS"); do
         log "=== $tool run $run"
-        rm -rf "$LIVE" "$REPO" "$WORK/cache" "$WORK/restore" "$WORK/export"
+        rm -rf "$LIVE" "$REPO" "$WORK/cache" "$RESTORE" "$WORK/export"
         mkdir -p "$WORK/cache"
         cp -a "$DATA" "$LIVE"
         bash -c "$(init_cmd "$tool")" >"$WORK/logs/$tool-$run-init.log" 2>&1
@@ -152,15 +157,15 @@ for tool in "${TOOLS[@]}"; do
         timed "$tool" "$run" c_nochange "" "$(backup_cmd "$tool" day0b)"
         mutate
         timed "$tool" "$run" d_mutated "" "$(backup_cmd "$tool" day1)"
-        timed "$tool" "$run" e1_restore_full "" "$(restore_cmd "$tool" "$WORK/restore")"
-        v=$(verify "$(restored "$tool" "$WORK/restore")" "$LIVE")
+        timed "$tool" "$run" e1_restore_full "" "$(restore_cmd "$tool" "$RESTORE")"
+        v=$(verify "$(restored "$tool" "$RESTORE")" "$LIVE")
         printf '%s\t%s\tf_verify_full\t\t\t\t\t\t\t%s\n' "$tool" "$run" "$v" >>"$RAW"
-        rm -rf "$WORK/restore"
+        rm -rf "$RESTORE"
         timed "$tool" "$run" e2_restore_chromadb "chromadb_bytes=$(bytes "$LIVE/chromadb")" \
-            "$(restore_cmd "$tool" "$WORK/restore" chromadb)"
-        v=$(verify "$(restored "$tool" "$WORK/restore")/chromadb" "$LIVE/chromadb")
+            "$(restore_cmd "$tool" "$RESTORE" chromadb)"
+        v=$(verify "$(restored "$tool" "$RESTORE")/chromadb" "$LIVE/chromadb")
         printf '%s\t%s\tf_verify_chromadb\t\t\t\t\t\t\t%s\n' "$tool" "$run" "$v" >>"$RAW"
-        rm -rf "$WORK/restore"
+        rm -rf "$RESTORE"
         if [ "$tool" = opc-store ]; then
             mkdir -p "$WORK/export"
             timed "$tool" "$run" x_export "" "$OPC export latest -q --output-dir $WORK/export"
@@ -168,5 +173,5 @@ for tool in "${TOOLS[@]}"; do
         fi
     done
 done
-rm -rf "$LIVE" "$REPO" "$WORK/restore"
+rm -rf "$LIVE" "$REPO" "$RESTORE"
 python3 "$HERE/compare-summary.py" "$RAW" | tee "$WORK/summary.md"
