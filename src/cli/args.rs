@@ -195,7 +195,8 @@ pub struct InitArgs {
     /// Argon2id passes [default: 3]
     #[arg(long, value_name = "N")]
     pub argon2_iterations: Option<u32>,
-    /// zstd level, 0 to disable [default: 3]
+    /// zstd level, 0 to disable; 3 and up trade backup speed for size on text-heavy data
+    /// [default: 1]
     #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(0..=22))]
     pub compression_level: Option<i32>,
     /// Chunking rule GLOB=MIN/AVG/MAX in KiB, e.g. '*.bin=4/16/64' (repeatable; first match wins;

@@ -226,9 +226,24 @@ impl<'a> Restorer<'a> {
             .into_par_iter()
             .try_for_each(|run| -> Result<()> {
                 let blobs = self.repo.read_blob_run(&node.content, &locs, &run)?;
-                for (data, i) in blobs.iter().zip(&run) {
-                    write_sparse(&f, data, offsets[*i]).map_err(io)?;
-                    self.progress.advance(0, data.len() as u64);
+                // Blobs that follow each other in the file too (a database's
+                // pages, stored in order) go out in one write, not one each.
+                let mut k = 0;
+                while k < run.len() {
+                    let mut end = k + 1;
+                    while end < run.len() && run[end] == run[end - 1] + 1 {
+                        end += 1;
+                    }
+                    let bytes = if end - k == 1 {
+                        write_sparse(&f, &blobs[k], offsets[run[k]]).map_err(io)?;
+                        blobs[k].len()
+                    } else {
+                        let joined = blobs[k..end].concat();
+                        write_sparse(&f, &joined, offsets[run[k]]).map_err(io)?;
+                        joined.len()
+                    };
+                    self.progress.advance(0, bytes as u64);
+                    k = end;
                 }
                 Ok(())
             })?;
