@@ -151,6 +151,7 @@ fn send_pages(path: &Path, tx: &SyncSender<Message>) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn read_all(path: &Path) -> Vec<u8> {
         let mut out = Vec::new();
@@ -161,16 +162,22 @@ mod tests {
         out
     }
 
+    /// `dir/x.db` (rollback journal) with `rows` rows of 300 random bytes.
+    fn filled(dir: &Path, rows: u32) -> (PathBuf, Connection) {
+        let db = dir.join("x.db");
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch(&format!(
+            "create table t(v); with recursive n(i) as (select 1 union all select i+1 from n \
+             where i < {rows}) insert into t select randomblob(300) from n;"
+        ))
+        .unwrap();
+        (db, c)
+    }
+
     #[test]
     fn a_quiet_database_streams_as_its_file_bytes() {
         let d = tempfile::tempdir().unwrap();
-        let db = d.path().join("x.db");
-        let c = Connection::open(&db).unwrap();
-        c.execute_batch(
-            "create table t(v); with recursive n(i) as (select 1 union all select i+1 from n \
-             where i < 3000) insert into t select randomblob(300) from n;",
-        )
-        .unwrap();
+        let (db, c) = filled(d.path(), 3000);
         drop(c);
         let bytes = read_all(&db);
         assert!(bytes.len() > 64 * 4096, "more than one message");
@@ -180,12 +187,7 @@ mod tests {
     #[test]
     fn commits_only_in_the_wal_are_in_the_stream() {
         let d = tempfile::tempdir().unwrap();
-        let db = d.path().join("x.db");
-        let c = Connection::open(&db).unwrap();
-        c.pragma_update(None, "journal_mode", "wal").unwrap();
-        c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-        c.execute_batch("create table t(v); insert into t values (1),(2),(3);")
-            .unwrap();
+        let (db, c) = crate::source::sqlite::tests::wal_only_rows(d.path());
         let image = d.path().join("image.db");
         std::fs::write(&image, read_all(&db)).unwrap();
         let n: i64 = Connection::open(&image)
@@ -208,13 +210,7 @@ mod tests {
     #[test]
     fn dropping_a_stream_half_read_ends_its_transaction() {
         let d = tempfile::tempdir().unwrap();
-        let db = d.path().join("x.db");
-        let w = Connection::open(&db).unwrap();
-        w.execute_batch(
-            "create table t(v); with recursive n(i) as (select 1 union all select i+1 from n \
-             where i < 10000) insert into t select randomblob(300) from n;",
-        )
-        .unwrap();
+        let (db, w) = filled(d.path(), 10_000);
         let mut s = PageStream::open(&db).unwrap();
         let mut first = [0u8; 4096];
         s.read_exact(&mut first).unwrap();

@@ -288,7 +288,7 @@ pub fn consistent_copy(src: &Path, tmp_dir: &Path) -> Result<tempfile::NamedTemp
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -332,15 +332,22 @@ mod tests {
         assert!(name.starts_with(&format!("{COPY_PREFIX}{}-", std::process::id())));
     }
 
-    #[test]
-    fn a_copy_holds_what_is_committed_in_the_wal() {
-        let d = tempfile::tempdir().unwrap();
-        let db = d.path().join("x.db");
+    /// `dir/x.db` in WAL mode with three rows in `t`, all of them only in
+    /// its WAL while the returned connection stays open.
+    pub(crate) fn wal_only_rows(dir: &Path) -> (PathBuf, Connection) {
+        let db = dir.join("x.db");
         let c = Connection::open(&db).unwrap();
         c.pragma_update(None, "journal_mode", "wal").unwrap();
         c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         c.execute_batch("create table t(v); insert into t values (1),(2),(3);")
             .unwrap();
+        (db, c)
+    }
+
+    #[test]
+    fn a_copy_holds_what_is_committed_in_the_wal() {
+        let d = tempfile::tempdir().unwrap();
+        let (db, c) = wal_only_rows(d.path());
         // The rows are only in the WAL: a raw copy of x.db would lack them.
         let cap = SqliteCapture::default();
         assert!(cap.wants(&db, b"x.db"));
