@@ -33,7 +33,14 @@ const PAGES_PER_MESSAGE: usize = 64;
 /// Messages waiting in the channel: at most about 1 MiB in flight.
 const QUEUE: usize = 4;
 
-type Message = std::result::Result<Vec<u8>, String>;
+/// What the reader thread sends. The end is said explicitly: a channel
+/// that closes without `Done` (the thread died) must read as an error, not
+/// as the end of a shorter database.
+enum Message {
+    Pages(Vec<u8>),
+    Done,
+    Failed(String),
+}
 
 /// The pages of a database, in order, as one byte stream; see the module doc.
 pub struct PageStream {
@@ -41,6 +48,10 @@ pub struct PageStream {
     buf: Vec<u8>,
     pos: usize,
     reader: Option<JoinHandle<()>>,
+    /// `Done` was received.
+    done: bool,
+    /// The first failure, repeated to every later read.
+    failed: Option<String>,
 }
 
 impl PageStream {
@@ -59,6 +70,8 @@ impl PageStream {
             buf: Vec::new(),
             pos: 0,
             reader: Some(reader),
+            done: false,
+            failed: None,
         };
         // The first message tells whether the statement runs at all.
         match s.next_message() {
@@ -75,12 +88,25 @@ impl PageStream {
     }
 
     fn next_message(&mut self) -> std::result::Result<Option<Vec<u8>>, String> {
-        match self.rx.as_ref().map(Receiver::recv) {
-            Some(Ok(Ok(pages))) => Ok(Some(pages)),
-            Some(Ok(Err(e))) => Err(e),
-            // The reader finished: every page was sent.
-            Some(Err(_)) | None => Ok(None),
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
         }
+        if self.done {
+            return Ok(None);
+        }
+        let got = self.rx.as_ref().map(Receiver::recv);
+        match got {
+            Some(Ok(Message::Pages(pages))) => return Ok(Some(pages)),
+            Some(Ok(Message::Done)) => {
+                self.done = true;
+                return Ok(None);
+            }
+            Some(Ok(Message::Failed(e))) => self.failed = Some(e),
+            Some(Err(_)) | None => {
+                self.failed = Some("the database reader stopped before the last page".into());
+            }
+        }
+        Err(self.failed.clone().unwrap_or_default())
     }
 }
 
@@ -113,11 +139,14 @@ impl Drop for PageStream {
     }
 }
 
-/// The reader thread: sends the pages in messages, or one error.
+/// The reader thread: sends the pages in messages, then `Done`, or an
+/// error.
 fn read_pages(path: &Path, tx: &SyncSender<Message>) {
-    if let Err(e) = send_pages(path, tx) {
-        let _ = tx.send(Err(e.to_string()));
-    }
+    let end = match send_pages(path, tx) {
+        Ok(()) => Message::Done,
+        Err(e) => Message::Failed(e.to_string()),
+    };
+    let _ = tx.send(end);
 }
 
 fn send_pages(path: &Path, tx: &SyncSender<Message>) -> rusqlite::Result<()> {
@@ -136,14 +165,14 @@ fn send_pages(path: &Path, tx: &SyncSender<Message>) -> rusqlite::Result<()> {
         msg.extend_from_slice(row.get_ref(0)?.as_blob()?);
         pages += 1;
         if pages == PAGES_PER_MESSAGE {
-            if tx.send(Ok(std::mem::take(&mut msg))).is_err() {
+            if tx.send(Message::Pages(std::mem::take(&mut msg))).is_err() {
                 return Ok(());
             }
             pages = 0;
         }
     }
     if !msg.is_empty() {
-        let _ = tx.send(Ok(msg));
+        let _ = tx.send(Message::Pages(msg));
     }
     Ok(())
 }
@@ -196,6 +225,29 @@ mod tests {
             .unwrap();
         assert_eq!(n, 3);
         drop(c);
+    }
+
+    #[test]
+    fn a_reader_that_stops_without_its_end_is_an_error_not_a_short_database() {
+        let (tx, rx) = sync_channel(QUEUE);
+        tx.send(Message::Pages(vec![1u8; 4096])).unwrap();
+        drop(tx);
+        let mut s = PageStream {
+            rx: Some(rx),
+            buf: Vec::new(),
+            pos: 0,
+            reader: None,
+            done: false,
+            failed: None,
+        };
+        let mut out = Vec::new();
+        let e = s.read_to_end(&mut out).unwrap_err();
+        assert!(
+            e.to_string().contains("stopped before the last page"),
+            "{e}"
+        );
+        assert_eq!(out.len(), 4096);
+        assert!(s.read(&mut [0u8; 16]).is_err(), "and stays an error");
     }
 
     #[test]
