@@ -84,6 +84,18 @@ impl Two {
         parse_json(&out.get_output().stdout)
     }
 
+    /// The target's second snapshot restores equal to the source tree.
+    fn second_copy_restores_as_the_source(&self) {
+        let dst = self.off_json(&["snapshots"]);
+        let out = self.env.path("out");
+        self.off()
+            .args(["restore", dst[1]["short_id"].as_str().unwrap(), "--target"])
+            .arg(&out)
+            .assert()
+            .code(0);
+        assert_same_tree(&self.data, &out.join("app"));
+    }
+
     fn packs(&self) -> usize {
         files_under(&self.off.join("data")).len()
     }
@@ -350,14 +362,7 @@ fn a_copy_killed_before_its_record_leaves_the_target_consistent() {
     let r = t.copy_json(&[]);
     assert_eq!(r["copied"].as_array().unwrap().len(), 2, "{r:#}");
     check_clean(&t);
-    let dst = t.off_json(&["snapshots"]);
-    let out = t.env.path("out");
-    t.off()
-        .args(["restore", dst[1]["short_id"].as_str().unwrap(), "--target"])
-        .arg(&out)
-        .assert()
-        .code(0);
-    assert_same_tree(&t.data, &out.join("app"));
+    t.second_copy_restores_as_the_source();
 }
 
 #[test]
@@ -390,14 +395,7 @@ fn a_target_sharing_chunker_params_keeps_ids_and_reads_only_missing_blobs() {
     let raw = r["raw_bytes_sent"].as_u64().unwrap();
     assert!((512 << 10..640 << 10).contains(&raw), "{r:#}");
     check_clean(&t);
-    let dst = t.off_json(&["snapshots"]);
-    let out = t.env.path("out");
-    t.off()
-        .args(["restore", dst[1]["short_id"].as_str().unwrap(), "--target"])
-        .arg(&out)
-        .assert()
-        .code(0);
-    assert_same_tree(&t.data, &out.join("app"));
+    t.second_copy_restores_as_the_source();
 }
 
 #[test]
@@ -448,14 +446,7 @@ fn copies_killed_while_writing_packs_leave_the_target_consistent() {
     let total = r["copied"].as_array().unwrap().len() + r["skipped"].as_array().unwrap().len();
     assert_eq!(total, 2, "{r:#}");
     check_clean(&t);
-    let dst = t.off_json(&["snapshots"]);
-    let out = t.env.path("out");
-    t.off()
-        .args(["restore", dst[1]["short_id"].as_str().unwrap(), "--target"])
-        .arg(&out)
-        .assert()
-        .code(0);
-    assert_same_tree(&t.data, &out.join("app"));
+    t.second_copy_restores_as_the_source();
 }
 
 #[test]
