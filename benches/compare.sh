@@ -11,6 +11,8 @@
 # Env: RUNS (3); PY, a Python with chromadb and numpy for --mutate (default python3);
 #      MAKE (the make-dataset.py to mutate with); SEED (42); SCALE (1); SMOKE=1 runs one pass
 #      on whatever DATA is, with a simple in-place mutation instead of make-dataset.py.
+#      OPC_UNLOCK (keyfile): opc-store opens with a key file like bupstash; "password" uses
+#      the password and Argon2id as restic, rustic and borg must.
 #      RESTORE_DIR (WORK/restore): where restores land. On ext4, creating the 28,000 files of a
 #      restore within a minute or so of deleting as many spends most of its time in the kernel's
 #      inode allocator (ext4's recently_deleted() scan: 60-70% of a profiled restore, and 4-20 s
@@ -54,6 +56,10 @@ export RUSTIC_PASSWORD=bench RUSTIC_REPOSITORY=$REPO RUSTIC_CACHE_DIR=$WORK/cach
 export BUPSTASH_REPOSITORY=$REPO BUPSTASH_KEY=$WORK/cache/bupstash.key
 export BUPSTASH_SEND_LOG=$WORK/cache/bupstash/send.log BUPSTASH_QUERY_CACHE=$WORK/cache/bupstash/query
 export OPC_PASSWORD=bench OPC_CACHE_DIR=$WORK/cache/opc OPC_CONFIG=$WORK/opc.yml
+# opc-store opens its repository with a key file, as bupstash does (OPC_UNLOCK=password: with
+# the password and its Argon2id instead; restic, rustic and borg only have passwords).
+OPC_KEY=$WORK/cache/opc.key
+[ "${OPC_UNLOCK:-keyfile}" = keyfile ] && export OPC_PASSWORD_FILE=$OPC_KEY
 
 # Like the peers, opc-store stores the data as it is: sanitization (on by default) would
 # rewrite the dataset's fake secrets and make the restored tree differ.
@@ -71,7 +77,7 @@ bytes() { du -sb "$1" | cut -f1; }
 
 init_cmd() {
     case $1 in
-        opc-store) echo "$OPC init -q" ;;
+        opc-store) echo "env -u OPC_PASSWORD_FILE $OPC init -q && env -u OPC_PASSWORD_FILE $OPC key add -q --new-key-file $OPC_KEY" ;;
         restic) echo "restic init --repository-version 2 -q" ;;
         rustic) echo "rustic init --no-progress" ;;
         bupstash) echo "mkdir -p $WORK/cache/bupstash && bupstash init -q && bupstash new-key -o $BUPSTASH_KEY" ;;

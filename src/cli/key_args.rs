@@ -15,7 +15,9 @@ pub enum KeyCommand {
 Examples:
   opc-store key add --label laptop                       # asks for the new password twice
   opc-store key add --new-password-file /root/.opc-pw-2
-  OPC_NEW_PASSWORD=... opc-store key add")]
+  OPC_NEW_PASSWORD=... opc-store key add
+  opc-store key add --new-key-file /root/.opc-store.key --label timer
+      # a generated key for unattended runs: give it as --password-file / OPC_PASSWORD_FILE")]
     Add(NewPasswordArgs),
     /// Remove a key slot by id (a unique prefix is enough); never the last one
     #[command(after_help = "\
@@ -50,6 +52,10 @@ pub struct NewPasswordArgs {
     /// File holding the new password [else OPC_NEW_PASSWORD, else a prompt asked twice]
     #[arg(long, value_name = "FILE")]
     pub new_password_file: Option<PathBuf>,
+    /// Instead of a password, generate a key file here (mode 0600, never overwritten); it is then
+    /// given like a password file and opens without the Argon2id delay
+    #[arg(long, value_name = "FILE", conflicts_with = "new_password_file")]
+    pub new_key_file: Option<PathBuf>,
     /// Label recorded in the slot (e.g. who holds the password)
     #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,

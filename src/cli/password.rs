@@ -3,7 +3,8 @@
 //! prompt. A new one (`key add`, `key passwd`): `--new-password-file`,
 //! `OPC_NEW_PASSWORD`, a prompt asked twice. The source of `copy`:
 //! `--from-password-file` / `OPC_FROM_PASSWORD_FILE`, `OPC_FROM_PASSWORD`,
-//! a prompt. Never an argument.
+//! a prompt. Never an argument. A key file (`key add --new-key-file`) is
+//! given like a password file: its content is the secret.
 
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
@@ -130,4 +131,48 @@ fn warn_if_exposed(f: &Path) {
             f.display()
         );
     }
+}
+
+/// Creates the key file `path` with a new secret (mode 0600; written to a
+/// temporary name, fsynced, then linked into place so that an existing
+/// file is never replaced) and returns the secret as the "password" that
+/// opens its slot.
+pub fn write_new_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path
+        .file_name()
+        .with_context(|| format!("key file {} must name a file", path.display()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if path.symlink_metadata().is_ok() {
+        bail!(
+            "key file {} already exists; choose another name (an existing key file is never overwritten)",
+            path.display()
+        );
+    }
+    let text = opc_store::crypto::KeyFileSecret::generate().to_text();
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)?;
+        std::fs::remove_file(&tmp)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("writing key file {}", path.display()))?;
+    Ok(Zeroizing::new(text.trim_end().as_bytes().to_vec()))
 }

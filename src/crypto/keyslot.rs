@@ -1,5 +1,6 @@
 //! Password-wrapped key slots. Each slot wraps the same keys with a key
-//! derived from one password by Argon2id, so passwords can be added and
+//! derived from one password by Argon2id (or from a key file's secret by
+//! keyed BLAKE3, see [`KeyFileSecret`]), so passwords can be added and
 //! removed without re-encrypting data. Version 1 (what `init` writes) wraps
 //! the 96-byte [`MasterKeys`]; version 2 (what `key add`, `passwd` and
 //! `rotate` write) wraps a [`Keyring`] of key generations and records who
@@ -7,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Keyring, MasterKeys, Sealer};
+use super::{KeyFileSecret, Keyring, MasterKeys, Sealer};
 use crate::error::{Error, Result};
 
 /// Argon2id cost parameters, stored in each slot.
@@ -63,12 +64,13 @@ pub struct KeySlot {
     /// the one with the newer keyring is tried first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<u32>,
-    /// `argon2id`, or `none` for unencrypted repositories.
+    /// `argon2id`, `keyfile` (opened by a key file), or `none` for
+    /// unencrypted repositories.
     pub kdf: String,
-    /// Argon2id parameters (absent for `none`).
+    /// Argon2id parameters (absent for `keyfile` and `none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<KdfParams>,
-    /// Hex salt (16 bytes) for Argon2id.
+    /// Hex salt (16 bytes) for `argon2id` and `keyfile`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub salt: String,
     /// Hex of the sealed 96-byte master keys (plain for `none`).
@@ -79,6 +81,25 @@ fn aad(version: u32, id: &str) -> Vec<u8> {
     let mut a = format!("opc-store keyslot v{version} ").into_bytes();
     a.extend_from_slice(id.as_bytes());
     a
+}
+
+/// `kdf` of a slot opened by a key file.
+pub const KDF_KEY_FILE: &str = "keyfile";
+
+/// The key-encryption key: keyed BLAKE3 of a key file's secret (`params`
+/// is `None`), else Argon2id of the password.
+fn kek(
+    password: &[u8],
+    salt: &[u8],
+    params: Option<KdfParams>,
+) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+    match (params, KeyFileSecret::parse(password)) {
+        (None, Some(secret)) => Ok(secret.kek(salt)),
+        (Some(p), _) => Ok(zeroize::Zeroizing::new(derive(password, salt, p)?)),
+        (None, None) => Err(Error::Invalid(
+            "a key-file slot needs a key file's secret".into(),
+        )),
+    }
 }
 
 fn derive(password: &[u8], salt: &[u8], p: KdfParams) -> Result<[u8; 32]> {
@@ -130,9 +151,12 @@ impl KeySlot {
         let id = hex::encode(idb);
         let mut salt = [0u8; 16];
         super::random_bytes(&mut salt);
-        let mut kek = derive(password, &salt, params)?;
+        let (kdf, params) = match KeyFileSecret::parse(password) {
+            Some(_) => (KDF_KEY_FILE, None),
+            None => ("argon2id", Some(params)),
+        };
+        let kek = kek(password, &salt, params)?;
         let sealed = Sealer::encrypted(&kek).seal(&aad(version, &id), plain);
-        zeroize::Zeroize::zeroize(&mut kek);
         Ok(KeySlot {
             version,
             id,
@@ -141,8 +165,8 @@ impl KeySlot {
             user: String::new(),
             label: String::new(),
             generation: None,
-            kdf: "argon2id".into(),
-            params: Some(params),
+            kdf: kdf.into(),
+            params,
             salt: hex::encode(salt),
             keys: hex::encode(sealed),
         })
@@ -185,9 +209,17 @@ impl KeySlot {
                 Keyring::from_bytes(pt).ok_or_else(|| bad("malformed keyring"))
             }
         };
+        let is_key_file = KeyFileSecret::parse(password).is_some();
         match self.kdf.as_str() {
             // Only `init --encryption none` writes these, always version 1.
             "none" if self.version == 1 => Ok(Some(parse(&bytes)?)),
+            // A key file opens only key-file slots, and a password only
+            // Argon2id ones: neither pays for a KDF run that cannot succeed.
+            KDF_KEY_FILE | "argon2id" if (self.kdf == KDF_KEY_FILE) != is_key_file => Ok(None),
+            KDF_KEY_FILE => {
+                let salt = hex::decode(&self.salt).map_err(|_| bad("salt is not hex"))?;
+                self.unseal(&bytes, &*kek(password, &salt, None)?, parse)
+            }
             "argon2id" => {
                 let params = self
                     .params
@@ -201,15 +233,21 @@ impl KeySlot {
                     return Err(bad("Argon2 parameters beyond the accepted limits"));
                 }
                 let salt = hex::decode(&self.salt).map_err(|_| bad("salt is not hex"))?;
-                let mut kek = derive(password, &salt, params)?;
-                let opened = Sealer::encrypted(&kek).open(&aad(self.version, &self.id), &bytes);
-                zeroize::Zeroize::zeroize(&mut kek);
-                match opened {
-                    None => Ok(None),
-                    Some(pt) => Ok(Some(parse(&zeroize::Zeroizing::new(pt))?)),
-                }
+                self.unseal(&bytes, &*kek(password, &salt, Some(params))?, parse)
             }
             other => Err(bad(&format!("unknown kdf {other:?}"))),
+        }
+    }
+
+    fn unseal(
+        &self,
+        sealed: &[u8],
+        kek: &[u8; 32],
+        parse: impl Fn(&[u8]) -> Result<Keyring>,
+    ) -> Result<Option<Keyring>> {
+        match Sealer::encrypted(kek).open(&aad(self.version, &self.id), sealed) {
+            None => Ok(None),
+            Some(pt) => Ok(Some(parse(&zeroize::Zeroizing::new(pt))?)),
         }
     }
 }
@@ -265,5 +303,30 @@ mod tests {
         assert!(v1.open(b"pw").unwrap().is_none());
         v1.version = 3;
         assert!(v1.open(b"pw").is_err());
+    }
+
+    #[test]
+    fn a_key_file_opens_only_its_own_kind_of_slot() {
+        let ring = Keyring::from_master(&MasterKeys::generate());
+        let text = KeyFileSecret::generate().to_text();
+        let secret = text.trim_end().as_bytes();
+        let slot = KeySlot::create_keyring(&ring, secret, CHEAP, "timer").unwrap();
+        assert_eq!((slot.kdf.as_str(), slot.params), (KDF_KEY_FILE, None));
+        let back: KeySlot = serde_json::from_slice(&serde_json::to_vec(&slot).unwrap()).unwrap();
+        assert_eq!(
+            back.open(secret).unwrap().unwrap().to_bytes(),
+            ring.to_bytes()
+        );
+        // Another key file, or a password, do not open it.
+        let other = KeyFileSecret::generate().to_text();
+        assert!(back.open(other.trim_end().as_bytes()).unwrap().is_none());
+        assert!(back.open(b"pw").unwrap().is_none());
+        // Nor does a key file open a password's slot, even one whose
+        // password happens to be the key file's text.
+        let pw_slot = KeySlot::create_keyring(&ring, b"pw", CHEAP, "").unwrap();
+        assert!(pw_slot.open(secret).unwrap().is_none());
+        let mut forged = pw_slot.clone();
+        forged.kdf = KDF_KEY_FILE.into();
+        assert!(forged.open(secret).unwrap().is_none());
     }
 }

@@ -1,12 +1,14 @@
 //! The trust boundary: master keys, password-wrapped key slots, sealing of
 //! every stored object, and length padding. Pure code, no I/O.
 
+mod keyfile;
 mod keyring;
 mod keys;
 mod keyslot;
 mod padding;
 mod seal;
 
+pub use keyfile::{KeyFileSecret, KEY_FILE_PREFIX};
 pub use keyring::{Generation, Keyring, MAX_GENERATIONS};
 pub use keys::MasterKeys;
 pub use keyslot::{KdfParams, KeySlot};

@@ -26,6 +26,8 @@ mod init;
 /// Damage in packs and the index, `check`, `repair snapshots`, `drill`,
 /// and snapshots killed, out of space or racing with their source.
 mod integrity;
+/// `key add --new-key-file`: unattended runs without the password.
+mod key_file;
 /// `key list|add|remove|passwd|rotate|reencrypt`, kills in the middle,
 /// password-file warnings, no password stored or logged.
 mod keys;

@@ -19,15 +19,24 @@ pub fn run(g: &Global, k: &KeyCommand) -> Result<u8> {
     match k {
         KeyCommand::List => list(g, &repo),
         KeyCommand::Add(a) => {
-            let new = password::get_new(a.new_password_file.as_deref())?;
             let l = lock(g, &repo, LockKind::Exclusive, "key add")?;
-            let id = repo
-                .add_key_slot(&l, &new, params(a), a.label.as_deref().unwrap_or(""))
-                .context("adding a key slot")?;
+            let label = a.label.as_deref().unwrap_or("");
+            let id = with_new_secret(a, |new| {
+                repo.add_key_slot(&l, new, params(a), label)
+                    .context("adding a key slot")
+            })?;
+            let key_file = a.new_key_file.as_ref().map(|f| f.display().to_string());
+            let text = match &key_file {
+                Some(f) => format!(
+                    "key slot {id} added; key file {f} opens the repository (--password-file / \
+                     OPC_PASSWORD_FILE). Keep a copy off this machine: losing it loses this way in"
+                ),
+                None => format!("key slot {id} added"),
+            };
             report(
                 g,
-                serde_json::json!({ "added": id }),
-                &format!("key slot {id} added"),
+                serde_json::json!({ "added": id, "key_file": key_file }),
+                &text,
             )
         }
         KeyCommand::Remove(a) => {
@@ -42,11 +51,12 @@ pub fn run(g: &Global, k: &KeyCommand) -> Result<u8> {
             )
         }
         KeyCommand::Passwd(a) => {
-            let new = password::get_new(a.new_password_file.as_deref())?;
             let l = lock(g, &repo, LockKind::Exclusive, "key passwd")?;
-            let (added, removed) = repo
-                .change_password(&l, &new, params(a), a.label.as_deref().unwrap_or(""))
-                .context("changing the password")?;
+            let label = a.label.as_deref().unwrap_or("");
+            let (added, removed) = with_new_secret(a, |new| {
+                repo.change_password(&l, new, params(a), label)
+                    .context("changing the password")
+            })?;
             report(
                 g,
                 serde_json::json!({ "added": added, "removed": removed }),
@@ -170,6 +180,19 @@ fn list(g: &Global, repo: &Repository) -> Result<u8> {
         gens.last().copied().unwrap_or_default()
     );
     Ok(exit::OK)
+}
+
+/// Runs `f` with the new secret: a new key file's (written durably first,
+/// and deleted again when `f` fails, since no slot then knows it) or a new
+/// password.
+fn with_new_secret<T>(a: &NewPasswordArgs, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
+    let Some(path) = &a.new_key_file else {
+        return f(&password::get_new(a.new_password_file.as_deref())?);
+    };
+    let secret = password::write_new_key_file(path)?;
+    f(&secret).inspect_err(|_| {
+        let _ = std::fs::remove_file(path);
+    })
 }
 
 fn line(s: &SlotInfo) -> String {
