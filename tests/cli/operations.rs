@@ -437,17 +437,57 @@ fn status_goes_overdue_when_time_passes() {
         assert!(next > now && next <= now + Duration::days(1) + Duration::minutes(2));
     }
 
-    // chromadb runs every 6 hours: 8 hours later only it is overdue.
-    let (code, st) = o.status(now + Duration::hours(8));
-    assert_eq!(code, 17);
-    let overdue: Vec<&str> = st["types"]
+    // A type is overdue from its next scheduled run after its last success,
+    // plus the grace hour: within 7 hours for chromadb (every 6 hours),
+    // within 25 for the daily ones. Which comes first depends on the time
+    // of day the test runs, so the moments are taken from the status.
+    let due: Vec<(String, chrono::DateTime<chrono::FixedOffset>)> = st["types"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|t| t["overdue"] == true)
-        .map(|t| t["type"].as_str().unwrap())
+        .map(|t| {
+            let at = t["overdue_at"].as_str().unwrap();
+            let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+            (t["type"].as_str().unwrap().to_string(), at)
+        })
         .collect();
-    assert_eq!(overdue, ["chromadb"]);
+    let slack = Duration::minutes(2);
+    for (kind, at) in &due {
+        let every = if kind == "chromadb" {
+            Duration::hours(6)
+        } else {
+            Duration::days(1)
+        };
+        assert!(
+            *at <= now + every + Duration::hours(1) + slack,
+            "{kind} due {at}"
+        );
+    }
+    let chroma = due.iter().find(|(k, _)| k == "chromadb").unwrap().1;
+    let overdue_at = |t: chrono::DateTime<chrono::FixedOffset>| {
+        let (code, st) = o.status(t.with_timezone(&Local));
+        let kinds: Vec<String> = st["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["overdue"] == true)
+            .map(|t| t["type"].as_str().unwrap().to_string())
+            .collect();
+        (code, kinds)
+    };
+    let (code, before) = overdue_at(chroma - Duration::minutes(1));
+    assert!(!before.contains(&"chromadb".to_string()), "{before:?}");
+    assert_eq!(code == 17, !before.is_empty());
+    let t = chroma + Duration::minutes(1);
+    let (code, after) = overdue_at(t);
+    let expected: Vec<String> = due
+        .iter()
+        .filter(|(_, at)| *at <= t)
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(code, 17);
+    assert_eq!(after, expected);
+    assert!(after.contains(&"chromadb".to_string()));
 
     // Two days later the daily ones are overdue too; the table says so.
     let out = o
