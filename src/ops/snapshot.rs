@@ -87,7 +87,6 @@ pub fn snapshot(
     let previous = snap::list(repo)?;
     let removals = repo.index().blob_removals()?;
     let packer = repo.packer();
-    let seed = repo.chunker_seed();
     let mut parts = Vec::new();
     let mut parents = Vec::new();
     let mut warnings = Vec::new();
@@ -116,7 +115,7 @@ pub fn snapshot(
                 warnings.push(m);
                 continue;
             }
-            let res = capture_part(repo, &packer, p, &previous, &host, seed, progress);
+            let res = capture_part(repo, &packer, p, &previous, &host, progress);
             let after = hooks.run(h, &p.name, "after", &h.after, None);
             let failure = match (&res, &after) {
                 (Err(e), _) => Some(e.to_string()),
@@ -216,7 +215,6 @@ fn capture_part(
     p: &PartSource,
     previous: &[(Id, Snapshot)],
     host: &str,
-    seed: u64,
     progress: &dyn Progress,
 ) -> Result<(Part, Option<Id>, Vec<String>)> {
     check_paths(p)?;
@@ -238,7 +236,6 @@ fn capture_part(
         packer,
         Excludes::new(&p.excludes)?,
         p.sqlite.clone(),
-        seed,
         progress,
     );
     let prev = parent.and_then(|x| x.2);

@@ -50,7 +50,6 @@ pub struct Archiver<'a> {
     excludes: Excludes,
     sqlite: SqliteCapture,
     progress: &'a dyn Progress,
-    seed: u64,
     summary: Mutex<Summary>,
     warnings: Mutex<Vec<String>>,
     // The first repository error: it ends the walk and fails the snapshot.
@@ -72,7 +71,6 @@ impl<'a> Archiver<'a> {
         packer: &'a Packer<'a>,
         excludes: Excludes,
         sqlite: SqliteCapture,
-        gear_seed: u64,
         progress: &'a dyn Progress,
     ) -> Archiver<'a> {
         Archiver {
@@ -81,7 +79,6 @@ impl<'a> Archiver<'a> {
             excludes,
             sqlite,
             progress,
-            seed: gear_seed,
             summary: Mutex::new(Summary::default()),
             warnings: Mutex::new(Vec::new()),
             fatal: Mutex::new(None),
@@ -337,7 +334,6 @@ impl<'a> Archiver<'a> {
             size,
             rel,
             self.repo.chunker(),
-            self.seed,
             self.packer,
             &|n| self.progress.advance(0, n),
         );
@@ -365,7 +361,7 @@ impl<'a> Archiver<'a> {
         sqlite: bool,
     ) -> std::result::Result<super::file::FileContent, FileError> {
         let store = |p: &Path| {
-            store_file(p, rel, self.repo.chunker(), self.seed, self.packer, &|n| {
+            store_file(p, rel, self.repo.chunker(), self.packer, &|n| {
                 self.progress.advance(0, n)
             })
         };
@@ -487,11 +483,9 @@ impl<'a> Archiver<'a> {
         parent: Option<&Node>,
     ) -> Result<()> {
         let progress = |n| self.progress.advance(0, n);
-        let seed = self.seed;
         match s.store(
             self.repo,
             self.packer,
-            seed,
             path,
             rel,
             format,

@@ -2,13 +2,14 @@
 //! pack) and the read path shared by restore and verification.
 //!
 //! Threads and memory: directory entries are processed in parallel on the
-//! rayon pool (one thread per core). A large file is read sequentially in
-//! batches of at most [`BATCH_BYTES`]; the chunks of a batch are hashed,
-//! compressed and sealed in parallel, then appended to the shared packer.
-//! Memory is bounded by a small multiple of (threads x batch): each file in
-//! flight holds one batch, its sealed copies while they are appended, and a
-//! stream buffer of one maximum chunk; a worker waiting inside a batch may
-//! start another file. Packs stream to disk. Nothing grows with data size.
+//! rayon pool (one thread per core). A file is read sequentially into one
+//! window of [`WINDOW_BATCH`] plus a maximum chunk; the chunks cut
+//! in it are hashed, compressed and sealed in parallel as slices of the
+//! window, then appended to the shared packer. Memory is bounded by a small
+//! multiple of (threads x window): each file in flight holds its window and
+//! the sealed copies being appended; a worker waiting on a window's sealing
+//! may start another file. Packs stream to disk. Nothing grows with data
+//! size.
 //! Files are read with `read(2)`, not mmap: a live database truncated while
 //! mapped would raise SIGBUS and kill the backup.
 
@@ -24,11 +25,11 @@ pub use archive::{ArchiveResult, Archiver};
 pub use preview::{preview, Preview};
 pub use restore::{RestoreOptions, RestoreStats, Restorer};
 
-pub use file::{store_stream, StreamError};
+pub use file::{store_stream, StreamError, WINDOW_BATCH};
 pub use restore::{set_mtime, write_sparse};
 pub use scan::scan_totals;
 
-/// Upper bound of file bytes held in memory per file being read.
+/// Plaintext bytes `copy` groups into one batch of blobs to store.
 pub const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Receives progress from long operations. Implementations must be cheap

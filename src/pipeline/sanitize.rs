@@ -191,7 +191,6 @@ impl SanitizeCtx {
         &self,
         repo: &Repository,
         packer: &Packer<'_>,
-        seed: u64,
         path: &Path,
         rel: &[u8],
         format: Format,
@@ -209,7 +208,6 @@ impl SanitizeCtx {
             out.len() as u64,
             rel,
             repo.chunker(),
-            seed,
             packer,
             progress,
         )

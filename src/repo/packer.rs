@@ -85,7 +85,7 @@ impl<'r> Packer<'r> {
     /// [`Packer::add`] for a batch of chunks: ids are computed and the
     /// new chunks sealed in parallel, and the index is asked about the
     /// whole batch in one transaction rather than once per chunk.
-    pub fn add_batch(&self, kind: BlobKind, chunks: &[Vec<u8>]) -> Result<Vec<Id>> {
+    pub fn add_batch(&self, kind: BlobKind, chunks: &[&[u8]]) -> Result<Vec<Id>> {
         use rayon::prelude::*;
         let ids: Vec<Id> = chunks.par_iter().map(|c| self.repo.blob_id(c)).collect();
         let indexed = self.repo.index().contains_many(&ids)?;

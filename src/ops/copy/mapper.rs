@@ -219,7 +219,6 @@ impl<'a> Mapper<'a> {
             n.size,
             &rel,
             self.dst.chunker(),
-            self.dst.chunker_seed(),
             &self.packer,
             &progress,
         );

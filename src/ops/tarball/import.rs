@@ -324,7 +324,6 @@ impl State<'_> {
             m.size,
             &m.rel,
             self.repo.chunker(),
-            self.repo.chunker_seed(),
             self.packer,
             &|n| progress.advance(0, n),
         )
