@@ -136,8 +136,9 @@ fn capturing() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
     CAPTURING.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Marks a database as being read through SQLite until dropped; see
-/// [`CAPTURING`]. Take it before opening the database.
+/// Marks a database as being read through SQLite until dropped (in the
+/// process-wide registry of inodes being captured, whose header reads then
+/// leave it alone). Take it before opening the database.
 pub struct CaptureGuard(Option<(u64, u64)>);
 
 impl CaptureGuard {

@@ -1,6 +1,6 @@
 //! The SQLite index: blob id -> pack, offset, length; the pack list; and a
 //! cache of snapshot records. All of it is derived data, rebuilt from the
-//! packs and snapshot objects by [`rebuild`](Index::rebuild_from).
+//! packs and snapshot objects by [`Repository::rebuild_index`](crate::repo::Repository::rebuild_index).
 
 mod schema;
 mod trust;
