@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opc_store::repo::pack::format::decode_trailer;
+use opc_store::repo::pack::format::{decode_trailer_version, PackEntry, MAX_GROUP};
 
 fuzz_target!(|data: &[u8]| {
     // First 8 bytes: the pack body length, so entry bounds checks get both
@@ -13,13 +13,36 @@ fuzz_target!(|data: &[u8]| {
     }
     let (len, trailer) = data.split_at(8);
     let body_len = u64::from_le_bytes(len.try_into().unwrap());
-    if let Ok(entries) = decode_trailer(trailer, body_len) {
-        // What decode promises: entries in order, inside [8, body_len).
+    for groups in [false, true] {
+        let Ok(entries) = decode_trailer_version(trailer, body_len, groups) else {
+            continue;
+        };
+        // What decode promises: sealed objects in order, inside
+        // [8, body_len); members of one group consecutive, agreeing on the
+        // group's bytes, and laid out one after another inside it.
         let mut prev_end = 8u64;
+        let mut prev: Option<&PackEntry> = None;
         for e in &entries {
-            assert!(e.offset >= prev_end);
-            prev_end = e.offset + e.length as u64;
-            assert!(prev_end <= body_len);
+            let joins = prev.is_some_and(|p| {
+                p.group.is_some() && e.group.is_some() && p.offset == e.offset
+            });
+            if joins {
+                let p = prev.unwrap();
+                assert_eq!(p.length, e.length);
+                let (pg, eg) = (p.group.unwrap(), e.group.unwrap());
+                assert_eq!(eg.inner, pg.inner + p.raw_length);
+                assert_eq!(eg.total, pg.total);
+            } else {
+                assert!(e.offset >= prev_end);
+                prev_end = e.offset + e.length as u64;
+                assert!(prev_end <= body_len);
+            }
+            if let Some(g) = e.group {
+                assert!(groups, "a version 1 pack gave a group");
+                assert!(u64::from(g.inner) + u64::from(e.raw_length) <= u64::from(g.total));
+                assert!(g.total <= MAX_GROUP);
+            }
+            prev = Some(e);
         }
     }
 });

@@ -92,11 +92,11 @@ pub fn prune(
     let mut unused_in: HashMap<Id, u64> = HashMap::new();
     for (id, loc) in repo.index().all_blobs()? {
         if used.contains(&id) {
-            *used_in.entry(loc.pack).or_default() += u64::from(loc.length);
+            *used_in.entry(loc.pack).or_default() += loc.stored_share();
             report.used_blobs += 1;
-            report.used_bytes += u64::from(loc.length);
+            report.used_bytes += loc.stored_share();
         } else {
-            *unused_in.entry(loc.pack).or_default() += u64::from(loc.length);
+            *unused_in.entry(loc.pack).or_default() += loc.stored_share();
             report.unused_blobs += 1;
         }
     }

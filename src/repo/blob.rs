@@ -3,11 +3,17 @@
 //! Plaintext frame: `flag u8 (0 raw, 1 zstd) || payload_len u32 LE ||
 //! payload || zero padding`, padded with Padmé so the stored size shows only
 //! a rounded length. AAD: `"opc-store blob v1" || kind u8 || id (32)`.
+//!
+//! A group (§5.5) is the same envelope around the concatenated plaintexts
+//! of several small blobs, compressed together, with the AAD
+//! `"opc-store group v1" || kind u8`; each member is checked against its
+//! id when it is taken out.
 
 use crate::compress;
 use crate::crypto::{padme, Sealer};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
+use crate::repo::pack::GroupSlot;
 
 const FRAME_HEADER: usize = 5;
 
@@ -19,8 +25,68 @@ fn aad(kind: BlobKind, id: &Id) -> [u8; 50] {
     a
 }
 
+fn group_aad(kind: BlobKind) -> [u8; 19] {
+    let mut a = [0u8; 19];
+    a[..18].copy_from_slice(b"opc-store group v1");
+    a[18] = kind as u8;
+    a
+}
+
 /// Seals `data` (already identified as `id`) for storage in a pack.
 pub fn seal(sealer: &Sealer, kind: BlobKind, id: &Id, data: &[u8], level: i32) -> Vec<u8> {
+    sealer.seal(&aad(kind, id), &frame(data, level))
+}
+
+/// Seals the concatenated plaintexts of a group's members.
+pub fn seal_group(sealer: &Sealer, kind: BlobKind, data: &[u8], level: i32) -> Vec<u8> {
+    sealer.seal(&group_aad(kind), &frame(data, level))
+}
+
+/// Opens a sealed group and returns its whole plaintext (`total` bytes);
+/// take members out with [`member`], which checks each against its id.
+pub fn open_group(
+    sealer: &Sealer,
+    kind: BlobKind,
+    sealed: &[u8],
+    total: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let frame = sealer
+        .open(&group_aad(kind), sealed)
+        .ok_or_else(|| Error::Authentication { what: what() })?;
+    let data = unframe(&frame, total, what)?;
+    if data.len() != total {
+        return Err(Error::corrupt(
+            what(),
+            "group shorter or longer than its members",
+        ));
+    }
+    Ok(data)
+}
+
+/// The bytes of one member of an opened group, checked against its id.
+pub fn member<'g>(
+    group: &'g [u8],
+    id_of: impl Fn(&[u8]) -> Id,
+    id: &Id,
+    slot: GroupSlot,
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<&'g [u8]> {
+    let start = slot.inner as usize;
+    let data = start
+        .checked_add(raw_len)
+        .and_then(|end| group.get(start..end))
+        .ok_or_else(|| Error::corrupt(what(), "member beyond the end of its group"))?;
+    if id_of(data) != *id {
+        return Err(Error::corrupt(what(), "content does not match its id"));
+    }
+    Ok(data)
+}
+
+/// The plaintext frame of `data`: compressed when that makes it smaller,
+/// padded with Padmé.
+fn frame(data: &[u8], level: i32) -> Vec<u8> {
     let compressed = compress::compress(data, level);
     let (flag, payload): (u8, &[u8]) = match &compressed {
         Some(c) => (1, c),
@@ -32,7 +98,7 @@ pub fn seal(sealer: &Sealer, kind: BlobKind, id: &Id, data: &[u8], level: i32) -
     frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     frame.extend_from_slice(payload);
     frame.resize(framed_len, 0);
-    sealer.seal(&aad(kind, id), &frame)
+    frame
 }
 
 /// Opens a sealed blob and checks that its content hashes to `id`.
@@ -88,6 +154,16 @@ fn decode(
     raw_len: usize,
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
+    let data = unframe(frame, raw_len, what)?;
+    if data.len() != raw_len || id_of(&data) != *id {
+        return Err(Error::corrupt(what(), "content does not match its id"));
+    }
+    Ok(data)
+}
+
+/// The payload of a frame, decompressed (to `raw_len` bytes) if it was
+/// compressed.
+fn unframe(frame: &[u8], raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
     if frame.len() < FRAME_HEADER {
         return Err(Error::corrupt(what(), "frame shorter than its header"));
     }
@@ -107,8 +183,5 @@ fn decode(
             ))
         }
     };
-    if data.len() != raw_len || id_of(&data) != *id {
-        return Err(Error::corrupt(what(), "content does not match its id"));
-    }
     Ok(data)
 }

@@ -5,6 +5,7 @@
 pub mod blob;
 mod cache;
 pub mod config;
+mod groups;
 pub mod index;
 mod keys;
 mod lock;
@@ -62,6 +63,8 @@ pub struct Repository {
     encrypted: bool,
     /// Recently read pack windows (remote storage only), see `runs`.
     windows: runs::Windows,
+    /// Recently opened groups, see `groups`.
+    groups: groups::GroupCache,
 }
 
 fn read_marker(backend: &dyn Backend, root: &Path) -> Result<RepoMarker> {
@@ -295,6 +298,7 @@ impl Repository {
             cache_dir,
             encrypted,
             windows: runs::Windows::default(),
+            groups: groups::GroupCache::default(),
         };
         // A missing or outdated index is rebuilt; an existing one is brought
         // up to date with packs and snapshots written elsewhere. Failing
@@ -421,6 +425,9 @@ impl Repository {
 
     /// Reads a blob from a known location.
     pub fn read_blob_at(&self, id: &Id, loc: &BlobLocation) -> Result<Vec<u8>> {
+        if loc.group.is_some() {
+            return self.open_member(id, loc, None);
+        }
         let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
         self.open_blob_at(id, loc, &sealed)
     }

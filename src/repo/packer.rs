@@ -8,6 +8,11 @@
 //! and a full pack waits for the oldest to finish. Its blobs stay in the
 //! packer's `pending` set (so they are not stored twice) until its upload
 //! has succeeded and they enter the index.
+//!
+//! Small data blobs are not sealed one by one: they collect in an open
+//! group, compressed and sealed together once it holds [`GROUP_TARGET`]
+//! bytes (`docs/FORMAT.md` §5.5). Database pages and small files compress
+//! far better side by side than alone, and one seal replaces hundreds.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -35,6 +40,35 @@ pub struct PackerStats {
     pub packs: u64,
 }
 
+/// Data blobs up to this size are kept in groups.
+pub const GROUP_MEMBER_MAX: usize = 64 << 10;
+/// A group is sealed once its members hold this many bytes: zstd keeps
+/// gaining up to about 1 MiB on database pages and JSON, and a reader opens
+/// a whole group for one member, so larger groups would cost restores of
+/// single small files.
+pub const GROUP_TARGET: usize = 1 << 20;
+/// Lowest zstd level for groups. Measured on the reference data set's
+/// first backup (1.2 GB): blobs one by one at level 1, 805 MiB stored in
+/// 5.9 s of user time; groups at level 2, 750 MiB in 5.6-5.8 s; groups at
+/// level 3, 742 MiB in 6.7 s.
+pub const GROUP_MIN_LEVEL: i32 = 2;
+
+/// The zstd level of groups in a repository whose level is `configured`
+/// (0: no compression).
+pub(super) fn group_level(configured: i32) -> i32 {
+    match configured {
+        0 => 0,
+        l => l.max(GROUP_MIN_LEVEL),
+    }
+}
+
+/// Small blobs waiting to be sealed together.
+#[derive(Default)]
+struct OpenGroup {
+    members: Vec<(Id, u32)>,
+    data: Vec<u8>,
+}
+
 /// Packs uploaded at once while the next one fills (each upload of a
 /// large pack to S3 also sends two parts at a time).
 pub const MAX_UPLOADS: usize = 2;
@@ -52,6 +86,9 @@ struct State {
 pub struct Packer<'r> {
     repo: &'r Repository,
     state: Mutex<State>,
+    // Locked on its own (never while holding `state`), so copying a small
+    // blob in does not wait for a pack append.
+    group: Mutex<OpenGroup>,
 }
 
 impl<'r> Packer<'r> {
@@ -64,6 +101,7 @@ impl<'r> Packer<'r> {
                 stats: PackerStats::default(),
                 uploads: VecDeque::new(),
             }),
+            group: Mutex::new(OpenGroup::default()),
         }
     }
 
@@ -140,6 +178,9 @@ impl<'r> Packer<'r> {
             self.count_dup(data.len());
             return Ok(false);
         }
+        if kind == BlobKind::Data && !data.is_empty() && data.len() <= GROUP_MEMBER_MAX {
+            return self.add_to_group(kind, id, data);
+        }
         let sealed = blob::seal(
             self.repo.sealer(),
             kind,
@@ -175,6 +216,58 @@ impl<'r> Packer<'r> {
             self.finish_pack(&mut s)?;
         }
         Ok(true)
+    }
+
+    /// Puts a small blob into the open group; seals the group when full.
+    fn add_to_group(&self, kind: BlobKind, id: Id, data: &[u8]) -> Result<bool> {
+        {
+            let mut s = self.lock();
+            if !s.pending.insert(id) {
+                s.stats.dup_blobs += 1;
+                s.stats.dup_raw_bytes += data.len() as u64;
+                return Ok(false);
+            }
+            s.stats.new_blobs += 1;
+            s.stats.new_raw_bytes += data.len() as u64;
+        }
+        let full = {
+            let mut g = self.group.lock().unwrap_or_else(|p| p.into_inner());
+            g.members.push((id, data.len() as u32));
+            g.data.extend_from_slice(data);
+            (g.data.len() >= GROUP_TARGET).then(|| std::mem::take(&mut *g))
+        };
+        if let Some(g) = full {
+            self.write_group(kind, g)?;
+        }
+        Ok(true)
+    }
+
+    /// Compresses and seals a group (on the caller's thread, outside the
+    /// locks), then appends it to the open pack.
+    fn write_group(&self, kind: BlobKind, g: OpenGroup) -> Result<()> {
+        if g.members.is_empty() {
+            return Ok(());
+        }
+        let level = group_level(self.repo.config().compression_level);
+        let sealed = blob::seal_group(self.repo.sealer(), kind, &g.data, level);
+        let mut s = self.lock();
+        if s.writer.is_none() {
+            s.writer = Some(PackWriter::create(self.repo.tmp_dir())?);
+        }
+        let w = s.writer.as_mut().expect("just created");
+        if let Err(e) = w.add_group(kind, &g.members, &sealed) {
+            if let Some(w) = s.writer.take() {
+                w.abandon();
+            }
+            s.pending.clear();
+            return Err(e);
+        }
+        let full = w.size() >= self.repo.config().pack_target_size;
+        s.stats.new_stored_bytes += sealed.len() as u64;
+        if full {
+            self.finish_pack(&mut s)?;
+        }
+        Ok(())
     }
 
     /// Seals the open pack and starts its upload, after waiting for the
@@ -221,6 +314,8 @@ impl<'r> Packer<'r> {
     /// Finishes the open pack and waits for every upload, so every blob
     /// added so far is durable and indexed.
     pub fn flush(&self) -> Result<()> {
+        let open = std::mem::take(&mut *self.group.lock().unwrap_or_else(|p| p.into_inner()));
+        self.write_group(BlobKind::Data, open)?;
         let mut s = self.lock();
         self.finish_pack(&mut s)?;
         while !s.uploads.is_empty() {

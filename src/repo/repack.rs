@@ -13,11 +13,11 @@
 
 use std::collections::HashSet;
 
-use super::blob;
 use super::pack::{pack_name, PackEntry, PackWriter};
-use super::Repository;
+use super::packer::{group_level, GROUP_TARGET};
+use super::{blob, BlobLocation, Repository};
 use crate::error::Result;
-use crate::id::Id;
+use crate::id::{BlobKind, Id};
 
 /// What a repack did.
 #[derive(Clone, Debug, Default)]
@@ -63,34 +63,74 @@ impl Repository {
         let target = self.config().pack_target_size;
         let by_pack = self.index().blobs_of_packs(repack)?;
         let result = (|| -> Result<()> {
+            // Kept members of groups, re-grouped: a group is rewritten
+            // from its kept members, never copied with dead ones inside.
+            let mut group: (Vec<(Id, u32)>, Vec<u8>) = Default::default();
+            let seal_group = |group: &mut (Vec<(Id, u32)>, Vec<u8>),
+                              writer: &mut Option<PackWriter>,
+                              stats: &mut RepackStats|
+             -> Result<()> {
+                if group.0.is_empty() {
+                    return Ok(());
+                }
+                let (members, data) = std::mem::take(group);
+                let level = group_level(self.config().compression_level);
+                let sealed = blob::seal_group(self.sealer(), BlobKind::Data, &data, level);
+                if writer.is_none() {
+                    *writer = Some(PackWriter::create(self.tmp_dir())?);
+                }
+                let w = writer.as_mut().expect("just created");
+                w.add_group(BlobKind::Data, &members, &sealed)?;
+                stats.blobs_copied += members.len() as u64;
+                stats.bytes_copied += sealed.len() as u64;
+                Ok(())
+            };
             for (pack, blobs) in &by_pack {
                 let name = pack_name(pack);
+                let mut opened: Option<(u64, std::sync::Arc<Vec<u8>>)> = None;
                 for (id, loc) in blobs {
                     if keep.is_some_and(|k| !k.contains(id)) {
                         continue;
                     }
-                    let stored = self
-                        .backend()
-                        .read_range(&name, loc.offset, loc.length as u64)?;
-                    // Authenticate before copying: never carry damage forward.
-                    let resealed = blob::reseal(
-                        self.sealer(),
-                        |d| self.blob_id(d),
-                        loc.kind,
-                        id,
-                        &stored,
-                        loc.raw_length as usize,
-                        &|| format!("blob {} in pack {}", id.short(), pack),
-                    )?;
-                    let sealed = resealed.unwrap_or(stored);
-                    if writer.is_none() {
-                        writer = Some(PackWriter::create(self.tmp_dir())?);
+                    if let Some(slot) = loc.group {
+                        let g = match &opened {
+                            Some((at, g)) if *at == loc.offset => std::sync::Arc::clone(g),
+                            _ => {
+                                let g = self.group_at(id, loc, None)?;
+                                opened = Some((loc.offset, std::sync::Arc::clone(&g)));
+                                g
+                            }
+                        };
+                        let data = member_of(self, &g, id, loc, slot)?;
+                        group.0.push((*id, loc.raw_length));
+                        group.1.extend_from_slice(data);
+                        if group.1.len() >= GROUP_TARGET {
+                            seal_group(&mut group, &mut writer, &mut stats)?;
+                        }
+                    } else {
+                        let stored =
+                            self.backend()
+                                .read_range(&name, loc.offset, loc.length as u64)?;
+                        // Authenticate before copying: never carry damage forward.
+                        let resealed = blob::reseal(
+                            self.sealer(),
+                            |d| self.blob_id(d),
+                            loc.kind,
+                            id,
+                            &stored,
+                            loc.raw_length as usize,
+                            &|| format!("blob {} in pack {}", id.short(), pack),
+                        )?;
+                        let sealed = resealed.unwrap_or(stored);
+                        if writer.is_none() {
+                            writer = Some(PackWriter::create(self.tmp_dir())?);
+                        }
+                        let w = writer.as_mut().expect("just created");
+                        w.add(loc.kind, *id, &sealed, loc.raw_length)?;
+                        stats.blobs_copied += 1;
+                        stats.bytes_copied += sealed.len() as u64;
                     }
-                    let w = writer.as_mut().expect("just created");
-                    w.add(loc.kind, *id, &sealed, loc.raw_length)?;
-                    stats.blobs_copied += 1;
-                    stats.bytes_copied += sealed.len() as u64;
-                    if w.size() >= target {
+                    if writer.as_ref().is_some_and(|w| w.size() >= target) {
                         let (p, entries, size) = writer
                             .take()
                             .expect("open")
@@ -100,6 +140,7 @@ impl Repository {
                     }
                 }
             }
+            seal_group(&mut group, &mut writer, &mut stats)?;
             if let Some(w) = writer.take() {
                 let (p, entries, size) = w.finish(self.sealer(), self.backend())?;
                 new_packs.push((p, size, entries));
@@ -153,4 +194,22 @@ impl Repository {
         }
         Ok(n)
     }
+}
+
+/// The checked bytes of the grouped blob `id` in its opened group `g`.
+fn member_of<'g>(
+    repo: &Repository,
+    g: &'g [u8],
+    id: &Id,
+    loc: &BlobLocation,
+    slot: super::pack::GroupSlot,
+) -> Result<&'g [u8]> {
+    blob::member(
+        g,
+        |d| repo.blob_id(d),
+        id,
+        slot,
+        loc.raw_length as usize,
+        &|| format!("blob {} in pack {}", id.short(), loc.pack),
+    )
 }

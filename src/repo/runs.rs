@@ -123,6 +123,9 @@ impl Repository {
         loc: &BlobLocation,
         sealed: &[u8],
     ) -> Result<Vec<u8>> {
+        if loc.group.is_some() {
+            return self.open_member(id, loc, Some(sealed));
+        }
         blob::open(
             &self.sealer,
             |d| self.keys.blob_id(d),
@@ -193,6 +196,7 @@ mod tests {
             offset,
             length,
             raw_length: length,
+            group: None,
         }
     }
 

@@ -91,6 +91,7 @@ impl Repository {
                                 && e.length == loc.length
                                 && e.kind == loc.kind
                                 && e.raw_length == loc.raw_length
+                                && e.group == loc.group
                         });
                         if !ok {
                             bad.push(bid);
@@ -138,13 +139,17 @@ impl Repository {
             }
         };
         let mut bad = Vec::new();
+        // The group last opened: its offset and its plaintext or why not.
+        let mut opened: Option<(u64, std::result::Result<Vec<u8>, String>)> = None;
         for (id, loc) in rows {
             let start = loc.offset as usize;
             let end = start + loc.length as usize;
-            let res = bytes
+            let sealed = bytes
                 .get(start..end)
-                .ok_or_else(|| format!("pack {} is truncated", pack.short()))
-                .and_then(|sealed| {
+                .ok_or_else(|| format!("pack {} is truncated", pack.short()));
+            let what = || format!("blob {} in pack {}", id.short(), pack.short());
+            let res = match loc.group {
+                None => sealed.and_then(|sealed| {
                     blob::open(
                         self.sealer(),
                         |d| self.blob_id(d),
@@ -152,11 +157,41 @@ impl Repository {
                         &id,
                         sealed,
                         loc.raw_length as usize,
-                        &|| format!("blob {} in pack {}", id.short(), pack.short()),
+                        &what,
                     )
                     .map(|_| ())
                     .map_err(|e| e.to_string())
-                });
+                }),
+                Some(slot) => {
+                    if opened.as_ref().is_none_or(|(at, _)| *at != loc.offset) {
+                        let g = sealed.and_then(|sealed| {
+                            blob::open_group(
+                                self.sealer(),
+                                loc.kind,
+                                sealed,
+                                slot.total as usize,
+                                &|| format!("group at {} in pack {}", loc.offset, pack.short()),
+                            )
+                            .map_err(|e| e.to_string())
+                        });
+                        opened = Some((loc.offset, g));
+                    }
+                    match &opened {
+                        Some((_, Ok(g))) => blob::member(
+                            g,
+                            |d| self.blob_id(d),
+                            &id,
+                            slot,
+                            loc.raw_length as usize,
+                            &what,
+                        )
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                        Some((_, Err(why))) => Err(why.clone()),
+                        None => unreachable!("opened above"),
+                    }
+                }
+            };
             if let Err(why) = res {
                 bad.push((id, why));
             }
@@ -181,23 +216,63 @@ impl Repository {
             let Ok(entries) = read_trailer(self.backend(), self.sealer(), &name) else {
                 continue;
             };
+            let mut opened: Option<(u64, Option<Vec<u8>>)> = None;
             for e in entries {
                 if !ids.contains(&e.id) || out.contains_key(&e.id) {
                     continue;
                 }
-                let Ok(sealed) = self.backend().read_range(&name, e.offset, e.length.into()) else {
-                    continue;
+                let ok = match e.group {
+                    None => {
+                        let Ok(sealed) =
+                            self.backend().read_range(&name, e.offset, e.length.into())
+                        else {
+                            continue;
+                        };
+                        blob::open(
+                            self.sealer(),
+                            |d| self.blob_id(d),
+                            e.kind,
+                            &e.id,
+                            &sealed,
+                            e.raw_length as usize,
+                            &String::new,
+                        )
+                        .is_ok()
+                    }
+                    Some(slot) => {
+                        if opened.as_ref().is_none_or(|(at, _)| *at != e.offset) {
+                            let g = self
+                                .backend()
+                                .read_range(&name, e.offset, e.length.into())
+                                .ok()
+                                .and_then(|sealed| {
+                                    blob::open_group(
+                                        self.sealer(),
+                                        e.kind,
+                                        &sealed,
+                                        slot.total as usize,
+                                        &String::new,
+                                    )
+                                    .ok()
+                                });
+                            opened = Some((e.offset, g));
+                        }
+                        opened
+                            .as_ref()
+                            .and_then(|(_, g)| g.as_ref())
+                            .is_some_and(|g| {
+                                blob::member(
+                                    g,
+                                    |d| self.blob_id(d),
+                                    &e.id,
+                                    slot,
+                                    e.raw_length as usize,
+                                    &String::new,
+                                )
+                                .is_ok()
+                            })
+                    }
                 };
-                let ok = blob::open(
-                    self.sealer(),
-                    |d| self.blob_id(d),
-                    e.kind,
-                    &e.id,
-                    &sealed,
-                    e.raw_length as usize,
-                    &String::new,
-                )
-                .is_ok();
                 if ok {
                     out.insert(e.id, (pack, e));
                 }

@@ -26,14 +26,15 @@ fn state(repo: &Repository) -> Snapshot {
     )
 }
 
-/// Fills a repository with ~2.5 MB over several packs and one snapshot
-/// record; returns every blob's content.
+/// Fills a repository with ~5 MB over several packs and one snapshot
+/// record; returns every blob's content. Blobs up to 40 KB are sealed in
+/// groups, larger ones alone, so both kinds of trailer entry are rebuilt.
 fn populate(path: &Path) -> (Snapshot, Vec<(Id, Vec<u8>)>) {
     let repo = init(path, &several_packs());
     let packer = repo.packer();
     let mut blobs = Vec::new();
     for i in 0..120u64 {
-        let len = 1 + (i as usize * 7919) % 40_000;
+        let len = 1 + (i as usize * 7919) % 40_000 + if i % 3 == 0 { 65_536 } else { 0 };
         let (kind, data) = if i % 5 == 0 {
             (BlobKind::Tree, compressible_bytes(i, len))
         } else {

@@ -13,6 +13,8 @@ mod architecture;
 mod chunking;
 /// Distinct errors for wrong password, no repository, newer version, ...
 mod errors;
+/// Small blobs sealed in groups read back; prune keeps used members only.
+mod groups;
 /// The index rebuilt from the packs equals the original.
 mod index_rebuild;
 /// Key rotation against a process holding the old keyring.

@@ -1,5 +1,7 @@
 //! Sealed blob sizes are Padmé-rounded, so the storage host sees a few size
-//! classes instead of exact chunk lengths.
+//! classes instead of exact chunk lengths. Trees are used because small
+//! data blobs are sealed in groups (docs/FORMAT.md §5.5), whose sizes are
+//! rounded the same way (last test).
 
 use std::collections::BTreeSet;
 
@@ -14,7 +16,7 @@ fn sealed_lengths(opts: &InitOptions, blobs: &[Vec<u8>]) -> Vec<PackEntry> {
     let repo = init(&path, opts);
     let packer = repo.packer();
     for b in blobs {
-        packer.add(BlobKind::Data, b).unwrap();
+        packer.add(BlobKind::Tree, b).unwrap();
     }
     packer.flush().unwrap();
     let packs = repo.index().packs().unwrap();
@@ -59,4 +61,32 @@ fn compressed_sizes_are_padded_too() {
     let entries = sealed_lengths(&cheap_opts(), &blobs);
     let sealed: BTreeSet<u32> = entries.iter().map(|e| e.length).collect();
     assert!(sealed.len() <= 10, "sealed sizes {sealed:?}");
+}
+
+#[test]
+fn groups_hold_small_data_blobs_and_are_padded() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &cheap_opts());
+    let packer = repo.packer();
+    let blobs: Vec<Vec<u8>> = (0..100u64)
+        .map(|i| random_bytes(i, 1000 + i as usize))
+        .collect();
+    for b in &blobs {
+        packer.add(BlobKind::Data, b).unwrap();
+    }
+    packer.flush().unwrap();
+    let packs = repo.index().packs().unwrap();
+    let entries = read_trailer(repo.backend(), repo.sealer(), &pack_name(&packs[0].0)).unwrap();
+    assert_eq!(entries.len(), 100);
+    // One group: every member has its offset and sealed length.
+    let sealed: BTreeSet<(u64, u32)> = entries.iter().map(|e| (e.offset, e.length)).collect();
+    assert_eq!(sealed.len(), 1, "{sealed:?}");
+    let total: u32 = entries.iter().map(|e| e.raw_length).sum();
+    let (_, length) = sealed.into_iter().next().unwrap();
+    // Random content stays raw: frame header, Padmé, AEAD overhead only.
+    let framed = opc_store::crypto::padme(5 + total as u64) as u32;
+    assert_eq!(length, framed + 40);
+    assert!(entries
+        .iter()
+        .all(|e| e.group.is_some_and(|g| g.total == total)));
 }

@@ -75,6 +75,7 @@ fn flip_every_bit_position(opts: &InitOptions) {
         let mut bytes = original.clone();
         bytes[pos] ^= 1 << (pos % 8);
         std::fs::write(&file, &bytes).unwrap();
+        repo.clear_read_caches();
 
         let mut failed = 0;
         for s in &stored {
@@ -87,7 +88,8 @@ fn flip_every_bit_position(opts: &InitOptions) {
                         msg.contains(&hex),
                         "flip at {pos}: {msg:?} does not name the pack"
                     );
-                    // Only the blob holding the flipped byte may be affected.
+                    // Only the blob (or group) holding the flipped byte may
+                    // be affected.
                     assert!(
                         range(&s.loc).contains(&pos),
                         "flip at {pos} broke another blob"
@@ -109,8 +111,17 @@ fn flip_every_bit_position(opts: &InitOptions) {
         }
 
         if (8..body_end).contains(&pos) {
-            // Inside a sealed blob: that blob must fail, the trailer stays good.
-            assert_eq!(failed, 1, "flip at {pos} inside a blob went undetected");
+            // Inside a sealed blob: that blob must fail (every member, in a
+            // group), the trailer stays good.
+            let holding = stored
+                .iter()
+                .filter(|s| range(&s.loc).contains(&pos))
+                .count();
+            assert!(holding >= 1, "flip at {pos}: no blob holds it");
+            assert_eq!(
+                failed, holding,
+                "flip at {pos} inside a blob went undetected"
+            );
             assert!(trailer.is_ok(), "flip at {pos} in a blob broke the trailer");
         } else {
             // Magic, sealed trailer or its length.
@@ -127,6 +138,7 @@ fn flip_every_bit_position(opts: &InitOptions) {
     }
 
     std::fs::write(&file, &original).unwrap();
+    repo.clear_read_caches();
     let report = repo.rebuild_index().unwrap();
     assert!(report.bad_packs.is_empty(), "{report:?}");
     for s in &stored {
@@ -194,61 +206,95 @@ fn truncated_pack_is_detected() {
     }
 }
 
+/// Replaces the sealed object at `loc` of an unencrypted repository with a
+/// well-formed one (frame, raw, and the unkeyed checksum) holding `forged`,
+/// checks that every blob in `victims` then fails with a content error,
+/// and that the same construction over `truth` gives the stored bytes.
+fn forge_plain(repo: &Repository, loc: &BlobLocation, aad: &[u8], truth: &[u8], victims: &[Id]) {
+    let seal = |content: &[u8]| {
+        // The plain sealed form: frame || BLAKE3(len(aad) || aad || frame)[..16].
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&(content.len() as u32).to_le_bytes());
+        frame.extend_from_slice(content);
+        frame.resize(opc_store::crypto::padme(frame.len() as u64) as usize, 0);
+        let mut h = blake3::Hasher::new();
+        h.update(&(aad.len() as u64).to_le_bytes());
+        h.update(aad);
+        h.update(&frame);
+        frame.extend_from_slice(&h.finalize().as_bytes()[..16]);
+        frame
+    };
+    let forged = seal(&random_bytes(99, truth.len()));
+    assert_eq!(forged.len(), loc.length as usize, "sealed layout changed");
+    let file = repo
+        .backend()
+        .local_dir()
+        .unwrap()
+        .join(pack_name(&loc.pack));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let r = range(loc);
+    // Control: the construction over the true content is what is stored,
+    // so the failures below come from the id check, not a layout mistake.
+    assert!(
+        seal(truth) == bytes[r.clone()],
+        "raw frames are deterministic without encryption"
+    );
+    bytes[r].copy_from_slice(&forged);
+    std::fs::write(&file, &bytes).unwrap();
+    repo.clear_read_caches();
+    for id in victims {
+        match repo.read_blob(id) {
+            Ok(_) => panic!("a forged blob was accepted under another content's id"),
+            Err(e) => assert!(matches!(e, opc_store::Error::Corrupt { .. }), "{e:?}"),
+        }
+    }
+}
+
 /// The checksum of an unencrypted repository has no secret, so anyone can
 /// forge a well-formed blob; the keyed content id must still reject it.
 #[test]
 fn forged_unencrypted_blob_fails_the_id_check() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(
+        &path,
+        &InitOptions {
+            encrypted: false,
+            ..cheap_opts()
+        },
+    );
+    // Larger than a group member, so sealed alone; random, so stored raw.
+    let data = random_bytes(7, 70_000);
+    let packer = repo.packer();
+    let id = packer.add(BlobKind::Data, &data).unwrap();
+    packer.flush().unwrap();
+    drop(packer);
+    let loc = repo.index().lookup(&id).unwrap().unwrap();
+    assert!(loc.group.is_none());
+    let mut aad = b"opc-store blob v1".to_vec();
+    aad.push(BlobKind::Data as u8);
+    aad.extend_from_slice(&id.0);
+    forge_plain(&repo, &loc, &aad, &data, &[id]);
+}
+
+/// The same for a group: its checksum binds no member, so each member's
+/// keyed id is what rejects forged content.
+#[test]
+fn forged_unencrypted_group_fails_the_id_check() {
     let opts = InitOptions {
         encrypted: false,
         ..cheap_opts()
     };
-    let (_tmp, repo, pack, stored) = small_pack(&opts);
-    let target = &stored[4];
-    assert_eq!(target.data.len(), 1200);
-    let forged = random_bytes(99, target.data.len());
-
-    // The plain sealed form: frame || BLAKE3(len(aad) || aad || frame)[..16].
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&(forged.len() as u32).to_le_bytes());
-    frame.extend_from_slice(&forged);
-    frame.resize(opc_store::crypto::padme(frame.len() as u64) as usize, 0);
-    let mut aad = b"opc-store blob v1".to_vec();
+    let (_tmp, repo, _pack, stored) = small_pack(&opts);
+    let mut members: Vec<&Stored> = stored.iter().filter(|s| s.loc.group.is_some()).collect();
+    assert_eq!(members.len(), 3, "the small data blobs share one group");
+    members.sort_by_key(|s| s.loc.group.unwrap().inner);
+    let truth: Vec<u8> = members.iter().flat_map(|s| s.data.clone()).collect();
+    let mut aad = b"opc-store group v1".to_vec();
     aad.push(BlobKind::Data as u8);
-    aad.extend_from_slice(&target.id.0);
-    let mut h = blake3::Hasher::new();
-    h.update(&(aad.len() as u64).to_le_bytes());
-    h.update(&aad);
-    h.update(&frame);
-    frame.extend_from_slice(&h.finalize().as_bytes()[..16]);
-    assert_eq!(
-        frame.len(),
-        target.loc.length as usize,
-        "sealed layout changed"
-    );
-
-    let file = repo.backend().local_dir().unwrap().join(pack_name(&pack));
-    let mut bytes = std::fs::read(&file).unwrap();
-    let r = range(&target.loc);
-    let original = bytes[r.clone()].to_vec();
-    bytes[r.clone()].copy_from_slice(&frame);
-    std::fs::write(&file, &bytes).unwrap();
-    match repo.read_blob(&target.id) {
-        Ok(_) => panic!("a forged blob was accepted under another content's id"),
-        Err(e) => assert!(matches!(e, opc_store::Error::Corrupt { .. }), "{e:?}"),
+    let ids: Vec<Id> = members.iter().map(|s| s.id).collect();
+    forge_plain(&repo, &members[0].loc, &aad, &truth, &ids);
+    // Blobs outside the group still read.
+    for s in stored.iter().filter(|s| s.loc.group.is_none()) {
+        assert!(repo.read_blob(&s.id).unwrap() == s.data);
     }
-
-    // Control: the same construction over the true content reads back, so
-    // the failure above comes from the id check and not a layout mistake.
-    let mut control = frame;
-    control[5..5 + forged.len()].copy_from_slice(&target.data);
-    let mut h = blake3::Hasher::new();
-    h.update(&(aad.len() as u64).to_le_bytes());
-    h.update(&aad);
-    let body = control.len() - 16;
-    h.update(&control[..body]);
-    control[body..].copy_from_slice(&h.finalize().as_bytes()[..16]);
-    assert_eq!(
-        control, original,
-        "raw frames are deterministic without encryption"
-    );
 }

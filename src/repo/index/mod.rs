@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::pack::PackEntry;
+use super::pack::{GroupSlot, PackEntry};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 
@@ -28,6 +28,27 @@ pub struct BlobLocation {
     pub length: u32,
     /// Plaintext length.
     pub raw_length: u32,
+    /// For a blob kept in a group: where in the group (`offset` and
+    /// `length` are then the group's).
+    pub group: Option<GroupSlot>,
+}
+
+impl BlobLocation {
+    /// Stored bytes this blob accounts for (its share of a group's).
+    pub fn stored_share(&self) -> u64 {
+        super::pack::format::stored_share(self.length, self.raw_length, self.group)
+    }
+}
+
+fn slot(inner: u32, group_raw: u32) -> Option<GroupSlot> {
+    (group_raw > 0).then_some(GroupSlot {
+        inner,
+        total: group_raw,
+    })
+}
+
+fn slot_columns(g: Option<GroupSlot>) -> (u32, u32) {
+    g.map_or((0, 0), |g| (g.inner, g.total))
 }
 
 /// Totals over the index.
@@ -186,16 +207,17 @@ impl Index {
     #[allow(clippy::type_complexity)]
     fn lookup_in(c: &Connection, id: &Id) -> rusqlite::Result<Option<Result<BlobLocation>>> {
         let mut st = c.prepare_cached(
-            "SELECT b.kind, p.id, b.offset, b.length, b.raw_length
+            "SELECT b.kind, p.id, b.offset, b.length, b.raw_length, b.inner, b.group_raw
              FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1",
         )?;
         let row = st
             .query_row([&id.0[..]], |r| {
                 let pack: Vec<u8> = r.get(1)?;
-                Ok((r.get::<_, u8>(0)?, pack, r.get(2)?, r.get(3)?, r.get(4)?))
+                let g = slot(r.get(5)?, r.get(6)?);
+                Ok((r.get::<_, u8>(0)?, pack, r.get(2)?, r.get(3)?, r.get(4)?, g))
             })
             .optional()?;
-        Ok(row.map(|(kind, pack, offset, length, raw_length)| {
+        Ok(row.map(|(kind, pack, offset, length, raw_length, group)| {
             Ok(BlobLocation {
                 kind: BlobKind::from_u8(kind)
                     .ok_or_else(|| Error::corrupt("index", "unknown blob kind"))?,
@@ -204,6 +226,7 @@ impl Index {
                 offset,
                 length,
                 raw_length,
+                group,
             })
         }))
     }
@@ -267,14 +290,17 @@ impl Index {
         self.conn()
             .execute(
                 "UPDATE blobs SET pid = (SELECT pid FROM packs WHERE id = ?2), kind = ?3,
-                 offset = ?4, length = ?5, raw_length = ?6 WHERE id = ?1",
+                 offset = ?4, length = ?5, raw_length = ?6, inner = ?7, group_raw = ?8
+                 WHERE id = ?1",
                 params![
                     &id.0[..],
                     &pack.0[..],
                     e.kind as u8,
                     e.offset,
                     e.length,
-                    e.raw_length
+                    e.raw_length,
+                    slot_columns(e.group).0,
+                    slot_columns(e.group).1
                 ],
             )
             .map(|_| ())
@@ -329,8 +355,8 @@ impl Index {
         let c = self.conn();
         let mut st = c
             .prepare(
-                "SELECT b.id, b.kind, p.id, b.offset, b.length, b.raw_length
-                 FROM blobs b JOIN packs p ON p.pid = b.pid ORDER BY p.id, b.offset",
+                "SELECT b.id, b.kind, p.id, b.offset, b.length, b.raw_length, b.inner, b.group_raw
+                 FROM blobs b JOIN packs p ON p.pid = b.pid ORDER BY p.id, b.offset, b.inner",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
@@ -342,12 +368,14 @@ impl Index {
                     r.get::<_, u64>(3)?,
                     r.get::<_, u32>(4)?,
                     r.get::<_, u32>(5)?,
+                    slot(r.get(6)?, r.get(7)?),
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, kind, pack, offset, length, raw_length) = row.map_err(|e| self.err(e))?;
+            let (id, kind, pack, offset, length, raw_length, group) =
+                row.map_err(|e| self.err(e))?;
             let bad = || Error::corrupt("index", "malformed row");
             out.push((
                 Id::from_slice(&id).ok_or_else(bad)?,
@@ -357,6 +385,7 @@ impl Index {
                     offset,
                     length,
                     raw_length,
+                    group,
                 },
             ));
         }
@@ -368,8 +397,9 @@ impl Index {
         let c = self.conn();
         let mut st = c
             .prepare_cached(
-                "SELECT b.id, b.kind, b.offset, b.length, b.raw_length FROM blobs b
-                 JOIN packs p ON p.pid = b.pid WHERE p.id = ?1 ORDER BY b.offset",
+                "SELECT b.id, b.kind, b.offset, b.length, b.raw_length, b.inner, b.group_raw
+                 FROM blobs b JOIN packs p ON p.pid = b.pid WHERE p.id = ?1
+                 ORDER BY b.offset, b.inner",
             )
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
@@ -382,12 +412,13 @@ impl Index {
                         r.get::<_, u64>(2)?,
                         r.get::<_, u32>(3)?,
                         r.get::<_, u32>(4)?,
+                        slot(r.get(5)?, r.get(6)?),
                     ))
                 })
                 .map_err(|e| self.err(e))?;
             let mut blobs = Vec::new();
             for row in rows {
-                let (id, kind, offset, length, raw_length) = row.map_err(|e| self.err(e))?;
+                let (id, kind, offset, length, raw_length, group) = row.map_err(|e| self.err(e))?;
                 let bad = || Error::corrupt("index", "malformed row");
                 blobs.push((
                     Id::from_slice(&id).ok_or_else(bad)?,
@@ -397,6 +428,7 @@ impl Index {
                         offset,
                         length,
                         raw_length,
+                        group,
                     },
                 ));
             }
@@ -506,17 +538,20 @@ fn insert_pack(
         r.get(0)
     })?;
     let mut st = tx.prepare_cached(
-        "INSERT OR IGNORE INTO blobs(id, kind, pid, offset, length, raw_length)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR IGNORE INTO blobs(id, kind, pid, offset, length, raw_length, inner, group_raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for e in entries {
+        let (inner, group_raw) = slot_columns(e.group);
         st.execute(params![
             &e.id.0[..],
             e.kind as u8,
             pid,
             e.offset,
             e.length,
-            e.raw_length
+            e.raw_length,
+            inner,
+            group_raw
         ])?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! SQLite schema of the index. Format: `docs/FORMAT.md` §7.
 
 /// Bumped when the schema changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// DDL run on a new database.
 pub const DDL: &str = "
@@ -18,7 +18,11 @@ CREATE TABLE IF NOT EXISTS blobs (
     pid        INTEGER NOT NULL,
     offset     INTEGER NOT NULL,
     length     INTEGER NOT NULL,
-    raw_length INTEGER NOT NULL
+    raw_length INTEGER NOT NULL,
+    -- A blob inside a group (docs/FORMAT.md §5.5): its offset in the
+    -- group's plaintext and the group's length; group_raw 0 = not grouped.
+    inner      INTEGER NOT NULL DEFAULT 0,
+    group_raw  INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pid);
 -- Snapshot records exactly as stored in snapshots/<id>: still sealed, so

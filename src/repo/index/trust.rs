@@ -81,6 +81,7 @@ mod tests {
             offset: 0,
             length: 10,
             raw_length: 10,
+            group: None,
         };
         idx.add_pack(&pack, 10, std::slice::from_ref(&entry))
             .unwrap();

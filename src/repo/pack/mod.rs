@@ -5,7 +5,7 @@ pub mod format;
 mod reader;
 mod writer;
 
-pub use format::{PackEntry, PACK_MAGIC};
+pub use format::{GroupSlot, PackEntry, PACK_MAGIC, PACK_MAGIC_V1};
 pub use reader::{read_trailer, read_trailer_which};
 pub use writer::{PackWriter, SealedPack};
 

@@ -1,6 +1,6 @@
 //! Reads a pack's trailer: the list of its blobs.
 
-use super::format::{decode_trailer, PackEntry, PACK_MAGIC, TRAILER_AAD};
+use super::format::{decode_trailer_version, PackEntry, PACK_MAGIC, PACK_MAGIC_V1, TRAILER_AAD};
 use crate::backend::Backend;
 use crate::crypto::Sealer;
 use crate::error::{Error, Result};
@@ -25,7 +25,8 @@ pub fn read_trailer_which(
         return Err(Error::corrupt(what(), "shorter than a pack header"));
     }
     let magic = backend.read_range(name, 0, PACK_MAGIC.len() as u64)?;
-    if magic != PACK_MAGIC {
+    let groups = magic == PACK_MAGIC;
+    if !groups && magic != PACK_MAGIC_V1 {
         return Err(Error::corrupt(
             what(),
             "bad magic (not an opc-store pack, or a newer version)",
@@ -44,7 +45,7 @@ pub fn read_trailer_which(
             .ok_or_else(|| Error::Authentication {
                 what: format!("trailer of pack {name}"),
             })?;
-    let entries = decode_trailer(&plain, body_end).map_err(|e| match e {
+    let entries = decode_trailer_version(&plain, body_end, groups).map_err(|e| match e {
         Error::Corrupt { reason, .. } => Error::corrupt(format!("trailer of pack {name}"), reason),
         other => other,
     })?;

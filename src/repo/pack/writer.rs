@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::format::{encode_trailer, PackEntry, PACK_MAGIC, TRAILER_AAD};
+use super::format::{encode_trailer, GroupSlot, PackEntry, PACK_MAGIC, TRAILER_AAD};
 use crate::backend::Backend;
 use crate::crypto::Sealer;
 use crate::error::{Error, Result};
@@ -100,7 +100,34 @@ impl PackWriter {
             offset,
             length: sealed.len() as u32,
             raw_length,
+            group: None,
         });
+        Ok(())
+    }
+
+    /// Appends a sealed group (`docs/FORMAT.md` §5.5) holding `members`
+    /// (id, plaintext length), in the order of their bytes in the group.
+    pub fn add_group(
+        &mut self,
+        kind: BlobKind,
+        members: &[(Id, u32)],
+        sealed: &[u8],
+    ) -> Result<()> {
+        let offset = self.size;
+        self.write(sealed)?;
+        let total = members.iter().map(|m| m.1).sum();
+        let mut inner = 0;
+        for &(id, raw_length) in members {
+            self.entries.push(PackEntry {
+                kind,
+                id,
+                offset,
+                length: sealed.len() as u32,
+                raw_length,
+                group: Some(GroupSlot { inner, total }),
+            });
+            inner += raw_length;
+        }
         Ok(())
     }
 

@@ -1,0 +1,118 @@
+//! Reading blobs kept in groups (`docs/FORMAT.md` §5.5). A group is
+//! authenticated and decompressed whole, so the last few opened are kept:
+//! a restore takes a database's pages, or a folder's small files, one after
+//! another out of the same group.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use super::{blob, BlobLocation, Repository};
+use crate::error::Result;
+use crate::id::Id;
+
+/// Opened groups kept (each about 1 MiB).
+const KEPT: usize = 8;
+
+/// An opened group: pack, offset, plaintext.
+type Opened = (Id, u64, Arc<Vec<u8>>);
+
+/// The last groups opened, newest last.
+#[derive(Default)]
+pub(super) struct GroupCache {
+    recent: Mutex<VecDeque<Opened>>,
+}
+
+impl GroupCache {
+    fn get(&self, pack: &Id, offset: u64) -> Option<Arc<Vec<u8>>> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .rev()
+            .find(|(p, o, _)| p == pack && *o == offset)
+            .map(|(_, _, g)| Arc::clone(g))
+    }
+
+    fn clear(&self) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    fn put(&self, pack: Id, offset: u64, group: Arc<Vec<u8>>) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.push_back((pack, offset, group));
+        if recent.len() > KEPT {
+            recent.pop_front();
+        }
+    }
+}
+
+impl Repository {
+    /// Forgets the groups kept from earlier reads: the next read of a
+    /// grouped blob reads its pack again. For a long-lived reader that must
+    /// see storage as it is now (packs never change, but can be damaged).
+    pub fn clear_read_caches(&self) {
+        self.groups.clear();
+    }
+
+    /// The plaintext of the group holding the blob at `loc`: from the
+    /// cache, else opened from `sealed` (the group's stored bytes) or read
+    /// from its pack. `id` names the member in errors.
+    pub(super) fn group_at(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        sealed: Option<&[u8]>,
+    ) -> Result<Arc<Vec<u8>>> {
+        if let Some(g) = self.groups.get(&loc.pack, loc.offset) {
+            return Ok(g);
+        }
+        let total = loc.group.map_or(0, |g| g.total) as usize;
+        let what = || {
+            format!(
+                "blob {} (in the group at offset {}) in pack {}",
+                id.short(),
+                loc.offset,
+                loc.pack
+            )
+        };
+        let read;
+        let sealed = match sealed {
+            Some(s) => s,
+            None => {
+                read = self.read_pack_range(id, loc, loc.offset, loc.length.into())?;
+                &read
+            }
+        };
+        let g = Arc::new(blob::open_group(
+            self.sealer(),
+            loc.kind,
+            sealed,
+            total,
+            &what,
+        )?);
+        self.groups.put(loc.pack, loc.offset, Arc::clone(&g));
+        Ok(g)
+    }
+
+    /// Reads blob `id`, kept in the group at `loc`, and checks it.
+    pub(super) fn open_member(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        sealed: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
+        let slot = loc.group.expect("a grouped location");
+        let g = self.group_at(id, loc, sealed)?;
+        let data = blob::member(
+            &g,
+            |d| self.blob_id(d),
+            id,
+            slot,
+            loc.raw_length as usize,
+            &|| format!("blob {} in pack {}", id.short(), loc.pack),
+        )?;
+        Ok(data.to_vec())
+    }
+}

@@ -1,0 +1,157 @@
+//! Small data blobs sealed together in groups (docs/FORMAT.md §5.5): they
+//! read back in any order, prune keeps only the members still used, and
+//! packs written before groups existed still read.
+
+use std::collections::HashSet;
+
+use opc_store::repo::pack::{pack_name, read_trailer, PACK_MAGIC_V1};
+use opc_store::{BlobKind, Id};
+
+use crate::common::{cheap_opts, compressible_bytes, init, random_bytes, repo_dir};
+
+/// 600 blobs of 1-12 KB (about 3.6 MB, so several groups). Each starts
+/// with the same 2 KB (as conversation files share a system prompt) and
+/// goes on with random bytes: alone none compresses, side by side the
+/// shared part does.
+fn small_blobs() -> Vec<Vec<u8>> {
+    let shared = random_bytes(0, 2000);
+    (0..600u64)
+        .map(|i| {
+            let len = 1 + (i as usize * 7919) % 12_000;
+            let mut b = shared[..len.min(2000)].to_vec();
+            b.extend(random_bytes(i + 1, len - b.len()));
+            b
+        })
+        .collect()
+}
+
+#[test]
+fn grouped_blobs_read_back_in_any_order_and_store_smaller() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &cheap_opts());
+    let packer = repo.packer();
+    let blobs = small_blobs();
+    let ids: Vec<Id> = blobs
+        .iter()
+        .map(|b| packer.add(BlobKind::Data, b).unwrap())
+        .collect();
+    packer.flush().unwrap();
+    let stats = packer.stats();
+    drop(packer);
+    // Grouped: fewer sealed objects than blobs, and the compressible half
+    // stored smaller than the same content sealed one by one.
+    let mut objects = HashSet::new();
+    for id in &ids {
+        let loc = repo.index().lookup(id).unwrap().unwrap();
+        assert!(loc.group.is_some(), "a small data blob sealed alone");
+        objects.insert((loc.pack, loc.offset));
+    }
+    assert!((3..=6).contains(&objects.len()), "{} groups", objects.len());
+    let alone: u64 = blobs
+        .iter()
+        .zip(&ids)
+        .map(|(b, id)| {
+            opc_store::repo::blob::seal(repo.sealer(), BlobKind::Data, id, b, 1).len() as u64
+        })
+        .sum();
+    assert!(
+        stats.new_stored_bytes * 10 < alone * 8,
+        "groups store {} bytes, blobs alone {alone}",
+        stats.new_stored_bytes
+    );
+    // Every other blob backwards, then the rest forwards: the group cache
+    // must never hand out another group's bytes.
+    let order: Vec<usize> = (0..ids.len())
+        .rev()
+        .step_by(2)
+        .chain((0..ids.len()).step_by(2))
+        .collect();
+    for i in order {
+        assert!(repo.read_blob(&ids[i]).unwrap() == blobs[i], "blob {i}");
+    }
+    // And through a fresh repository object, with an index rebuilt from
+    // the trailers alone.
+    drop(repo);
+    let repo = crate::common::open(&path);
+    repo.rebuild_index().unwrap();
+    for (id, b) in ids.iter().zip(&blobs) {
+        assert!(repo.read_blob(id).unwrap() == *b);
+    }
+}
+
+#[test]
+fn repack_keeps_only_the_used_members_of_a_group() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &cheap_opts());
+    let packer = repo.packer();
+    let blobs = small_blobs();
+    let ids: Vec<Id> = blobs
+        .iter()
+        .map(|b| packer.add(BlobKind::Data, b).unwrap())
+        .collect();
+    packer.flush().unwrap();
+    drop(packer);
+    let old: Vec<Id> = repo
+        .index()
+        .packs()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    let keep: HashSet<Id> = ids.iter().step_by(3).copied().collect();
+    let stats = repo.repack(&old, &[], &keep, &|| {}).unwrap();
+    assert_eq!(stats.blobs_copied as usize, keep.len());
+    for p in &old {
+        assert!(!path.join(pack_name(p)).exists(), "old pack still there");
+    }
+    // The new packs list the kept blobs and nothing else.
+    let mut listed = HashSet::new();
+    for (p, _) in repo.index().packs().unwrap() {
+        for e in read_trailer(repo.backend(), repo.sealer(), &pack_name(&p)).unwrap() {
+            assert!(e.group.is_some());
+            listed.insert(e.id);
+        }
+    }
+    assert_eq!(listed, keep);
+    for (i, (id, b)) in ids.iter().zip(&blobs).enumerate() {
+        match repo.read_blob(id) {
+            Ok(d) => {
+                assert!(keep.contains(id), "blob {i} should be gone");
+                assert!(d == *b, "blob {i} came back different");
+            }
+            Err(e) => {
+                assert!(!keep.contains(id), "kept blob {i}: {e}");
+                assert!(matches!(e, opc_store::Error::MissingBlob(_)), "{e:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn packs_written_before_groups_still_read() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &cheap_opts());
+    let packer = repo.packer();
+    // Trees and large data blobs are sealed alone: a version 1 pack could
+    // have held exactly these bytes.
+    let blobs = [
+        (BlobKind::Tree, compressible_bytes(1, 3000)),
+        (BlobKind::Data, random_bytes(2, 70_000)),
+    ];
+    let ids: Vec<Id> = blobs
+        .iter()
+        .map(|(k, b)| packer.add(*k, b).unwrap())
+        .collect();
+    packer.flush().unwrap();
+    drop(packer);
+    let (pack, _) = repo.index().packs().unwrap()[0];
+    let file = path.join(pack_name(&pack));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[..8].copy_from_slice(PACK_MAGIC_V1);
+    std::fs::write(&file, &bytes).unwrap();
+    let report = repo.rebuild_index().unwrap();
+    assert!(report.bad_packs.is_empty(), "{report:?}");
+    for (id, (_, b)) in ids.iter().zip(&blobs) {
+        assert!(repo.read_blob(id).unwrap() == *b);
+    }
+}
