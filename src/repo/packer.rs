@@ -55,11 +55,18 @@ pub const GROUP_MIN_LEVEL: i32 = 2;
 
 /// The zstd level of groups in a repository whose level is `configured`
 /// (0: no compression).
-pub(super) fn group_level(configured: i32) -> i32 {
+fn group_level(configured: i32) -> i32 {
     match configured {
         0 => 0,
         l => l.max(GROUP_MIN_LEVEL),
     }
+}
+
+/// Seals the concatenated plaintexts of a group at the repository's
+/// group level.
+pub(super) fn seal_group(repo: &Repository, kind: BlobKind, data: &[u8]) -> Vec<u8> {
+    let level = group_level(repo.config().compression_level);
+    blob::seal_group(repo.sealer(), kind, data, level)
 }
 
 /// Small blobs waiting to be sealed together.
@@ -195,11 +202,27 @@ impl<'r> Packer<'r> {
             s.stats.dup_raw_bytes += data.len() as u64;
             return Ok(false);
         }
+        s.stats.new_blobs += 1;
+        s.stats.new_raw_bytes += data.len() as u64;
+        self.append(&mut s, sealed.len(), |w| {
+            w.add(kind, id, &sealed, data.len() as u32)
+        })?;
+        Ok(true)
+    }
+
+    /// Appends sealed bytes to the open pack (started if none is) with
+    /// `add`; finishes the pack when it is full.
+    fn append(
+        &self,
+        s: &mut State,
+        sealed_len: usize,
+        add: impl FnOnce(&mut PackWriter) -> Result<()>,
+    ) -> Result<()> {
         if s.writer.is_none() {
             s.writer = Some(PackWriter::create(self.repo.tmp_dir())?);
         }
         let w = s.writer.as_mut().expect("just created");
-        if let Err(e) = w.add(kind, id, &sealed, data.len() as u32) {
+        if let Err(e) = add(w) {
             // A short write leaves part of a blob in the file: every later
             // offset would be wrong. Drop the pack; the operation fails.
             if let Some(w) = s.writer.take() {
@@ -209,13 +232,11 @@ impl<'r> Packer<'r> {
             return Err(e);
         }
         let full = w.size() >= self.repo.config().pack_target_size;
-        s.stats.new_blobs += 1;
-        s.stats.new_raw_bytes += data.len() as u64;
-        s.stats.new_stored_bytes += sealed.len() as u64;
+        s.stats.new_stored_bytes += sealed_len as u64;
         if full {
-            self.finish_pack(&mut s)?;
+            self.finish_pack(s)?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Puts a small blob into the open group; seals the group when full.
@@ -248,26 +269,11 @@ impl<'r> Packer<'r> {
         if g.members.is_empty() {
             return Ok(());
         }
-        let level = group_level(self.repo.config().compression_level);
-        let sealed = blob::seal_group(self.repo.sealer(), kind, &g.data, level);
+        let sealed = seal_group(self.repo, kind, &g.data);
         let mut s = self.lock();
-        if s.writer.is_none() {
-            s.writer = Some(PackWriter::create(self.repo.tmp_dir())?);
-        }
-        let w = s.writer.as_mut().expect("just created");
-        if let Err(e) = w.add_group(kind, &g.members, &sealed) {
-            if let Some(w) = s.writer.take() {
-                w.abandon();
-            }
-            s.pending.clear();
-            return Err(e);
-        }
-        let full = w.size() >= self.repo.config().pack_target_size;
-        s.stats.new_stored_bytes += sealed.len() as u64;
-        if full {
-            self.finish_pack(&mut s)?;
-        }
-        Ok(())
+        self.append(&mut s, sealed.len(), |w| {
+            w.add_group(kind, &g.members, &sealed)
+        })
     }
 
     /// Seals the open pack and starts its upload, after waiting for the

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 
 use super::pack::{pack_name, PackEntry, PackWriter};
-use super::packer::{group_level, GROUP_TARGET};
+use super::packer::{seal_group, GROUP_TARGET};
 use super::{blob, BlobLocation, Repository};
 use crate::error::Result;
 use crate::id::{BlobKind, Id};
@@ -74,8 +74,7 @@ impl Repository {
                     return Ok(());
                 }
                 let (members, data) = std::mem::take(group);
-                let level = group_level(self.config().compression_level);
-                let sealed = blob::seal_group(self.sealer(), BlobKind::Data, &data, level);
+                let sealed = seal_group(self, BlobKind::Data, &data);
                 if writer.is_none() {
                     *writer = Some(PackWriter::create(self.tmp_dir())?);
                 }
@@ -87,20 +86,14 @@ impl Repository {
             };
             for (pack, blobs) in &by_pack {
                 let name = pack_name(pack);
-                let mut opened: Option<(u64, std::sync::Arc<Vec<u8>>)> = None;
                 for (id, loc) in blobs {
                     if keep.is_some_and(|k| !k.contains(id)) {
                         continue;
                     }
                     if let Some(slot) = loc.group {
-                        let g = match &opened {
-                            Some((at, g)) if *at == loc.offset => std::sync::Arc::clone(g),
-                            _ => {
-                                let g = self.group_at(id, loc, None)?;
-                                opened = Some((loc.offset, std::sync::Arc::clone(&g)));
-                                g
-                            }
-                        };
+                        // Kept members of a group follow each other: the group
+                        // is read once, then found in the read cache.
+                        let g = self.group_at(id, loc, None)?;
                         let data = member_of(self, &g, id, loc, slot)?;
                         group.0.push((*id, loc.raw_length));
                         group.1.extend_from_slice(data);

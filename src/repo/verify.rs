@@ -1,6 +1,7 @@
 //! Repository-level checks used by `check`: every pack's trailer against
 //! the index, and (optionally) every blob's bytes.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::blob;
@@ -139,59 +140,24 @@ impl Repository {
             }
         };
         let mut bad = Vec::new();
-        // The group last opened: its offset and its plaintext or why not.
-        let mut opened: Option<(u64, std::result::Result<Vec<u8>, String>)> = None;
+        let mut walk = PackWalk::default();
         for (id, loc) in rows {
-            let start = loc.offset as usize;
-            let end = start + loc.length as usize;
-            let sealed = bytes
-                .get(start..end)
-                .ok_or_else(|| format!("pack {} is truncated", pack.short()));
-            let what = || format!("blob {} in pack {}", id.short(), pack.short());
-            let res = match loc.group {
-                None => sealed.and_then(|sealed| {
-                    blob::open(
-                        self.sealer(),
-                        |d| self.blob_id(d),
-                        loc.kind,
-                        &id,
-                        sealed,
-                        loc.raw_length as usize,
-                        &what,
-                    )
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-                }),
-                Some(slot) => {
-                    if opened.as_ref().is_none_or(|(at, _)| *at != loc.offset) {
-                        let g = sealed.and_then(|sealed| {
-                            blob::open_group(
-                                self.sealer(),
-                                loc.kind,
-                                sealed,
-                                slot.total as usize,
-                                &|| format!("group at {} in pack {}", loc.offset, pack.short()),
-                            )
-                            .map_err(|e| e.to_string())
-                        });
-                        opened = Some((loc.offset, g));
-                    }
-                    match &opened {
-                        Some((_, Ok(g))) => blob::member(
-                            g,
-                            |d| self.blob_id(d),
-                            &id,
-                            slot,
-                            loc.raw_length as usize,
-                            &what,
-                        )
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                        Some((_, Err(why))) => Err(why.clone()),
-                        None => unreachable!("opened above"),
-                    }
-                }
+            let e = PackEntry {
+                kind: loc.kind,
+                id,
+                offset: loc.offset,
+                length: loc.length,
+                raw_length: loc.raw_length,
+                group: loc.group,
             };
+            let res = walk.check(self, pack, &e, || {
+                let start = loc.offset as usize;
+                let end = start + loc.length as usize;
+                bytes
+                    .get(start..end)
+                    .map(Cow::Borrowed)
+                    .ok_or_else(|| format!("pack {} is truncated", pack.short()))
+            });
             if let Err(why) = res {
                 bad.push((id, why));
             }
@@ -216,68 +182,69 @@ impl Repository {
             let Ok(entries) = read_trailer(self.backend(), self.sealer(), &name) else {
                 continue;
             };
-            let mut opened: Option<(u64, Option<Vec<u8>>)> = None;
+            let mut walk = PackWalk::default();
             for e in entries {
                 if !ids.contains(&e.id) || out.contains_key(&e.id) {
                     continue;
                 }
-                let ok = match e.group {
-                    None => {
-                        let Ok(sealed) =
-                            self.backend().read_range(&name, e.offset, e.length.into())
-                        else {
-                            continue;
-                        };
-                        blob::open(
-                            self.sealer(),
-                            |d| self.blob_id(d),
-                            e.kind,
-                            &e.id,
-                            &sealed,
-                            e.raw_length as usize,
-                            &String::new,
-                        )
-                        .is_ok()
-                    }
-                    Some(slot) => {
-                        if opened.as_ref().is_none_or(|(at, _)| *at != e.offset) {
-                            let g = self
-                                .backend()
-                                .read_range(&name, e.offset, e.length.into())
-                                .ok()
-                                .and_then(|sealed| {
-                                    blob::open_group(
-                                        self.sealer(),
-                                        e.kind,
-                                        &sealed,
-                                        slot.total as usize,
-                                        &String::new,
-                                    )
-                                    .ok()
-                                });
-                            opened = Some((e.offset, g));
-                        }
-                        opened
-                            .as_ref()
-                            .and_then(|(_, g)| g.as_ref())
-                            .is_some_and(|g| {
-                                blob::member(
-                                    g,
-                                    |d| self.blob_id(d),
-                                    &e.id,
-                                    slot,
-                                    e.raw_length as usize,
-                                    &String::new,
-                                )
-                                .is_ok()
-                            })
-                    }
-                };
+                let ok = walk
+                    .check(self, &pack, &e, || {
+                        self.backend()
+                            .read_range(&name, e.offset, e.length.into())
+                            .map(Cow::Owned)
+                            .map_err(|err| err.to_string())
+                    })
+                    .is_ok();
                 if ok {
                     out.insert(e.id, (pack, e));
                 }
             }
         }
         Ok(out)
+    }
+}
+
+/// Authenticates the blobs of one pack in order, opening each group once.
+/// It keeps its own last group rather than using the shared cache: check
+/// and repair must judge the bytes as they are stored now.
+#[derive(Default)]
+struct PackWalk {
+    group: Option<(u64, std::result::Result<Vec<u8>, String>)>,
+}
+
+impl PackWalk {
+    /// Authenticates `e` of `pack`; `sealed` gives its stored bytes (its
+    /// own, or its group's) when they are needed. Returns why it fails.
+    fn check<'s>(
+        &mut self,
+        repo: &Repository,
+        pack: &Id,
+        e: &PackEntry,
+        sealed: impl FnOnce() -> std::result::Result<Cow<'s, [u8]>, String>,
+    ) -> std::result::Result<(), String> {
+        let what = || format!("blob {} in pack {}", e.id.short(), pack.short());
+        let id_of = |d: &[u8]| repo.blob_id(d);
+        let raw = e.raw_length as usize;
+        let Some(slot) = e.group else {
+            let sealed = sealed()?;
+            return blob::open(repo.sealer(), id_of, e.kind, &e.id, &sealed, raw, &what)
+                .map(|_| ())
+                .map_err(|err| err.to_string());
+        };
+        if self.group.as_ref().is_none_or(|(at, _)| *at != e.offset) {
+            let group_what = || format!("group at {} in pack {}", e.offset, pack.short());
+            let g = sealed().and_then(|s| {
+                blob::open_group(repo.sealer(), e.kind, &s, slot.total as usize, &group_what)
+                    .map_err(|err| err.to_string())
+            });
+            self.group = Some((e.offset, g));
+        }
+        match &self.group {
+            Some((_, Ok(g))) => blob::member(g, id_of, &e.id, slot, raw, &what)
+                .map(|_| ())
+                .map_err(|err| err.to_string()),
+            Some((_, Err(why))) => Err(why.clone()),
+            None => unreachable!("opened above"),
+        }
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use opc_store::repo::pack::{pack_name, read_trailer, PACK_MAGIC_V1};
+use opc_store::repo::{PackerStats, Repository};
 use opc_store::{BlobKind, Id};
 
 use crate::common::{cheap_opts, compressible_bytes, init, random_bytes, repo_dir};
@@ -25,19 +26,23 @@ fn small_blobs() -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[test]
-fn grouped_blobs_read_back_in_any_order_and_store_smaller() {
-    let (_tmp, path) = repo_dir();
-    let repo = init(&path, &cheap_opts());
+/// Stores `blobs` as data and flushes; returns their ids and the packer's counts.
+fn store(repo: &Repository, blobs: &[Vec<u8>]) -> (Vec<Id>, PackerStats) {
     let packer = repo.packer();
-    let blobs = small_blobs();
-    let ids: Vec<Id> = blobs
+    let ids = blobs
         .iter()
         .map(|b| packer.add(BlobKind::Data, b).unwrap())
         .collect();
     packer.flush().unwrap();
-    let stats = packer.stats();
-    drop(packer);
+    (ids, packer.stats())
+}
+
+#[test]
+fn grouped_blobs_read_back_in_any_order_and_store_smaller() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &cheap_opts());
+    let blobs = small_blobs();
+    let (ids, stats) = store(&repo, &blobs);
     // Grouped: fewer sealed objects than blobs, and the compressible half
     // stored smaller than the same content sealed one by one.
     let mut objects = HashSet::new();
@@ -83,14 +88,8 @@ fn grouped_blobs_read_back_in_any_order_and_store_smaller() {
 fn repack_keeps_only_the_used_members_of_a_group() {
     let (_tmp, path) = repo_dir();
     let repo = init(&path, &cheap_opts());
-    let packer = repo.packer();
     let blobs = small_blobs();
-    let ids: Vec<Id> = blobs
-        .iter()
-        .map(|b| packer.add(BlobKind::Data, b).unwrap())
-        .collect();
-    packer.flush().unwrap();
-    drop(packer);
+    let (ids, _) = store(&repo, &blobs);
     let old: Vec<Id> = repo
         .index()
         .packs()

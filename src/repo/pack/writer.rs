@@ -92,17 +92,7 @@ impl PackWriter {
 
     /// Appends a sealed blob.
     pub fn add(&mut self, kind: BlobKind, id: Id, sealed: &[u8], raw_length: u32) -> Result<()> {
-        let offset = self.size;
-        self.write(sealed)?;
-        self.entries.push(PackEntry {
-            kind,
-            id,
-            offset,
-            length: sealed.len() as u32,
-            raw_length,
-            group: None,
-        });
-        Ok(())
+        self.append(kind, &[(id, raw_length)], sealed, false)
     }
 
     /// Appends a sealed group (`docs/FORMAT.md` §5.5) holding `members`
@@ -112,6 +102,16 @@ impl PackWriter {
         kind: BlobKind,
         members: &[(Id, u32)],
         sealed: &[u8],
+    ) -> Result<()> {
+        self.append(kind, members, sealed, true)
+    }
+
+    fn append(
+        &mut self,
+        kind: BlobKind,
+        members: &[(Id, u32)],
+        sealed: &[u8],
+        grouped: bool,
     ) -> Result<()> {
         let offset = self.size;
         self.write(sealed)?;
@@ -124,7 +124,7 @@ impl PackWriter {
                 offset,
                 length: sealed.len() as u32,
                 raw_length,
-                group: Some(GroupSlot { inner, total }),
+                group: grouped.then_some(GroupSlot { inner, total }),
             });
             inner += raw_length;
         }
