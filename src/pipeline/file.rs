@@ -94,6 +94,12 @@ impl StreamError {
 /// the same time.
 pub const WINDOW_BATCH: usize = 1 << 20;
 
+/// Database pages are read in windows this many times larger. Pages are
+/// grouped, and a group is sealed by the thread whose page fills it: with
+/// one group's worth of pages per window, a large database was sealed one
+/// group at a time on one core while the other waited for the next window.
+pub const PAGE_BATCH_FACTOR: usize = 8;
+
 /// Chunks and stores everything `reader` yields, `size_hint` bytes
 /// expected; `rel` (the path in the snapshot) chooses the chunking rule.
 /// Returns the blob ids in order and the byte count.
@@ -143,12 +149,13 @@ fn for_each_batch(
     let mut head = [0u8; 100];
     let head_len = read_full(reader, &mut head).map_err(StreamError::Read)?;
     let method = chunker.method_for(rel, &head[..head_len]);
-    let max = match method {
+    let (max, batch) = match method {
         ChunkMethod::SqlitePages { pages_per_chunk } => {
             let page = crate::chunker::sqlite_page_size(&head[..head_len]).unwrap_or(4096);
-            page as usize * pages_per_chunk.max(1) as usize
+            let max = page as usize * pages_per_chunk.max(1) as usize;
+            (max, batch * PAGE_BATCH_FACTOR)
         }
-        ChunkMethod::Cdc(p) => p.max as usize,
+        ChunkMethod::Cdc(p) => (p.max as usize, batch),
     };
     let full = batch + max;
     // One byte more than expected, so that a file of the expected size

@@ -22,7 +22,9 @@ pub use config::{InitOptions, RepoConfig, RepoMarker, SharedIdKeys, FORMAT_VERSI
 pub use index::{BlobLocation, Index, IndexTotals};
 pub use keys::{RotateReport, SlotInfo};
 pub use lock::{LockInfo, LockKind, RepoLock};
-pub use packer::{Packer, PackerStats};
+pub use packer::{
+    group_level, Packer, PackerStats, GROUP_MEMBER_MAX, GROUP_MIN_LEVEL, GROUP_TARGET,
+};
 pub use rebuild::RebuildReport;
 pub use reencrypt::ReencryptReport;
 pub use repack::RepackStats;

@@ -4,10 +4,12 @@
 //! durable before its blobs enter the index.
 //!
 //! A full pack is sealed, then moved into the backend on a thread of its
-//! own while the next pack fills: at most [`MAX_UPLOADS`] are in flight,
-//! and a full pack waits for the oldest to finish. Its blobs stay in the
-//! packer's `pending` set (so they are not stored twice) until its upload
-//! has succeeded and they enter the index.
+//! own while the next pack fills: at most [`MAX_UPLOADS`] wait in the
+//! queue, and the thread whose blob fills a pack beyond that takes the
+//! oldest out, waits for it and indexes its blobs, outside the packer's
+//! lock so the other threads go on adding. Blobs stay in the packer's
+//! `pending` set (so they are not stored twice) until their upload has
+//! succeeded and they are in the index.
 //!
 //! Small data blobs are not sealed one by one: they collect in an open
 //! group, compressed and sealed together once it holds [`GROUP_TARGET`]
@@ -15,7 +17,7 @@
 //! far better side by side than alone, and one seal replaces hundreds.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use super::pack::{PackWriter, SealedPack};
@@ -55,7 +57,7 @@ pub const GROUP_MIN_LEVEL: i32 = 2;
 
 /// The zstd level of groups in a repository whose level is `configured`
 /// (0: no compression).
-fn group_level(configured: i32) -> i32 {
+pub fn group_level(configured: i32) -> i32 {
     match configured {
         0 => 0,
         l => l.max(GROUP_MIN_LEVEL),
@@ -87,12 +89,16 @@ struct State {
     pending: HashSet<Id>,
     stats: PackerStats,
     uploads: VecDeque<Upload>,
+    /// Uploads taken out of `uploads` and being indexed outside the lock.
+    completing: usize,
 }
 
 /// Writes new blobs into packs; see the module doc.
 pub struct Packer<'r> {
     repo: &'r Repository,
     state: Mutex<State>,
+    /// Signalled when a completion outside the lock ends.
+    completed: Condvar,
     // Locked on its own (never while holding `state`), so copying a small
     // blob in does not wait for a pack append.
     group: Mutex<OpenGroup>,
@@ -107,12 +113,14 @@ impl<'r> Packer<'r> {
                 pending: HashSet::new(),
                 stats: PackerStats::default(),
                 uploads: VecDeque::new(),
+                completing: 0,
             }),
+            completed: Condvar::new(),
             group: Mutex::new(OpenGroup::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -204,17 +212,20 @@ impl<'r> Packer<'r> {
         }
         s.stats.new_blobs += 1;
         s.stats.new_raw_bytes += data.len() as u64;
-        self.append(&mut s, sealed.len(), |w| {
+        self.append(s, sealed.len(), |w| {
             w.add(kind, id, &sealed, data.len() as u32)
         })?;
         Ok(true)
     }
 
     /// Appends sealed bytes to the open pack (started if none is) with
-    /// `add`; finishes the pack when it is full.
+    /// `add`; finishes the pack when it is full. Takes the lock `s` and
+    /// releases it before indexing a finished upload: inserting a pack's
+    /// rows (tens of milliseconds for a pack of database pages) under the
+    /// lock stalled every other thread's next blob.
     fn append(
         &self,
-        s: &mut State,
+        mut s: MutexGuard<'_, State>,
         sealed_len: usize,
         add: impl FnOnce(&mut PackWriter) -> Result<()>,
     ) -> Result<()> {
@@ -234,7 +245,10 @@ impl<'r> Packer<'r> {
         let full = w.size() >= self.repo.config().pack_target_size;
         s.stats.new_stored_bytes += sealed_len as u64;
         if full {
-            self.finish_pack(s)?;
+            if let Some(oldest) = self.finish_pack(&mut s)? {
+                drop(s);
+                self.complete(oldest)?;
+            }
         }
         Ok(())
     }
@@ -270,51 +284,86 @@ impl<'r> Packer<'r> {
             return Ok(());
         }
         let sealed = seal_group(self.repo, kind, &g.data);
-        let mut s = self.lock();
-        self.append(&mut s, sealed.len(), |w| {
-            w.add_group(kind, &g.members, &sealed)
-        })
+        let s = self.lock();
+        self.append(s, sealed.len(), |w| w.add_group(kind, &g.members, &sealed))
     }
 
-    /// Seals the open pack and starts its upload, after waiting for the
-    /// oldest upload when [`MAX_UPLOADS`] are in flight.
-    fn finish_pack(&self, s: &mut State) -> Result<()> {
-        if let Some(w) = s.writer.take() {
-            let sealed = w.seal(self.repo.sealer())?;
-            while s.uploads.len() >= MAX_UPLOADS {
-                self.complete_oldest(s)?;
-            }
-            let backend = self.repo.backend_shared();
-            let upload = std::thread::Builder::new()
-                .name("opc-upload".into())
-                .spawn(move || {
-                    let r = sealed.put(backend.as_ref());
-                    (sealed, r)
-                })
-                .map_err(|e| Error::io("starting an upload of", "a pack", e))?;
-            s.uploads.push_back(upload);
-            s.stats.packs += 1;
-        }
-        Ok(())
-    }
-
-    /// Waits for the oldest upload; once its pack is stored, its blobs
-    /// enter the index.
-    fn complete_oldest(&self, s: &mut State) -> Result<()> {
-        let Some(upload) = s.uploads.pop_front() else {
-            return Ok(());
+    /// Seals the open pack and starts its upload. When [`MAX_UPLOADS`]
+    /// were in flight, returns the oldest for the caller to complete with
+    /// [`Packer::complete`] once it has released the lock.
+    fn finish_pack(&self, s: &mut State) -> Result<Option<Upload>> {
+        let Some(w) = s.writer.take() else {
+            return Ok(None);
         };
-        let (sealed, r) = upload
-            .join()
-            .map_err(|_| Error::Invalid("a pack upload thread panicked".into()))?;
-        r?;
-        self.repo
-            .index()
-            .add_pack(&sealed.id, sealed.size, &sealed.entries)?;
-        for e in &sealed.entries {
-            s.pending.remove(&e.id);
+        let sealed = w.seal(self.repo.sealer())?;
+        let oldest = if s.uploads.len() >= MAX_UPLOADS {
+            s.completing += 1;
+            s.uploads.pop_front()
+        } else {
+            None
+        };
+        let backend = self.repo.backend_shared();
+        let upload = std::thread::Builder::new()
+            .name("opc-upload".into())
+            .spawn(move || {
+                let r = sealed.put(backend.as_ref());
+                (sealed, r)
+            })
+            .map_err(|e| Error::io("starting an upload of", "a pack", e));
+        match upload {
+            Ok(u) => {
+                s.uploads.push_back(u);
+                s.stats.packs += 1;
+                Ok(oldest)
+            }
+            Err(e) => {
+                if let Some(o) = oldest {
+                    s.uploads.push_front(o);
+                    s.completing -= 1;
+                }
+                Err(e)
+            }
         }
-        Ok(())
+    }
+
+    /// Waits for an upload taken out of the queue (counted in
+    /// `completing`); once its pack is stored, its blobs enter the index
+    /// and leave the pending set. Call without holding the lock.
+    fn complete(&self, upload: Upload) -> Result<()> {
+        let r = upload
+            .join()
+            .map_err(|_| Error::Invalid("a pack upload thread panicked".into()))
+            .and_then(|(sealed, r)| {
+                r?;
+                self.repo
+                    .index()
+                    .add_pack(&sealed.id, sealed.size, &sealed.entries)?;
+                Ok(sealed)
+            });
+        let mut s = self.lock();
+        s.completing -= 1;
+        if let Ok(sealed) = &r {
+            for e in &sealed.entries {
+                s.pending.remove(&e.id);
+            }
+        }
+        self.completed.notify_all();
+        r.map(|_| ())
+    }
+
+    /// Completes the oldest upload in the queue; the lock `s` is released
+    /// meanwhile and returned retaken.
+    fn complete_oldest<'a>(
+        &'a self,
+        mut s: MutexGuard<'a, State>,
+    ) -> (MutexGuard<'a, State>, Result<()>) {
+        let Some(upload) = s.uploads.pop_front() else {
+            return (s, Ok(()));
+        };
+        s.completing += 1;
+        drop(s);
+        let r = self.complete(upload);
+        (self.lock(), r)
     }
 
     /// Finishes the open pack and waits for every upload, so every blob
@@ -323,11 +372,23 @@ impl<'r> Packer<'r> {
         let open = std::mem::take(&mut *self.group.lock().unwrap_or_else(|p| p.into_inner()));
         self.write_group(BlobKind::Data, open)?;
         let mut s = self.lock();
-        self.finish_pack(&mut s)?;
-        while !s.uploads.is_empty() {
-            self.complete_oldest(&mut s)?;
+        if let Some(oldest) = self.finish_pack(&mut s)? {
+            drop(s);
+            self.complete(oldest)?;
+            s = self.lock();
         }
-        Ok(())
+        loop {
+            if !s.uploads.is_empty() {
+                let r;
+                (s, r) = self.complete_oldest(s);
+                r?;
+            } else if s.completing > 0 {
+                // Another thread is indexing a pack it took out of the queue.
+                s = self.completed.wait(s).unwrap_or_else(|p| p.into_inner());
+            } else {
+                return Ok(());
+            }
+        }
     }
 
     /// Counters so far.
@@ -347,7 +408,9 @@ impl Drop for Packer<'_> {
         // Uploads in flight finish (or fail) before the repository goes
         // away; a pack that made it is found by the next open's pack sync.
         while !s.uploads.is_empty() {
-            if let Err(e) = self.complete_oldest(&mut s) {
+            let r;
+            (s, r) = self.complete_oldest(s);
+            if let Err(e) = r {
                 tracing::debug!("pack upload of a failed operation: {e}");
             }
         }

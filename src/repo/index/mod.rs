@@ -541,7 +541,11 @@ fn insert_pack(
         "INSERT OR IGNORE INTO blobs(id, kind, pid, offset, length, raw_length, inner, group_raw)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for e in entries {
+    // In id order: each insert then lands beside the last in the B-tree
+    // rather than on a random page of it.
+    let mut sorted: Vec<&PackEntry> = entries.iter().collect();
+    sorted.sort_unstable_by_key(|e| e.id.0);
+    for e in sorted {
         let (inner, group_raw) = slot_columns(e.group);
         st.execute(params![
             &e.id.0[..],
