@@ -11,7 +11,7 @@
 //! fits (a wrong key fails authentication before anything is decrypted), so
 //! no key id needs to be stored and the sealed form is unchanged.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 /// Nonce length of the sealed form.
@@ -56,31 +56,46 @@ impl Sealer {
 
     /// Seals `plaintext` with `aad` bound in.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(self.prefix_len() + plaintext.len() + TAG_LEN);
+        buf.resize(self.prefix_len(), 0);
+        buf.extend_from_slice(plaintext);
+        self.seal_buf(aad, buf)
+    }
+
+    /// Bytes a buffer for [`Sealer::seal_buf`] reserves in front of the
+    /// plaintext (the nonce's place).
+    pub fn prefix_len(&self) -> usize {
+        match self {
+            Sealer::Encrypted(_) => NONCE_LEN,
+            Sealer::Plain => 0,
+        }
+    }
+
+    /// Seals in place the plaintext of `buf`, which follows
+    /// [`Sealer::prefix_len`] reserved bytes; returns the sealed form. With
+    /// [`TAG_LEN`] bytes of spare capacity nothing is copied: large blobs
+    /// and groups are framed straight into such a buffer.
+    pub fn seal_buf(&self, aad: &[u8], mut buf: Vec<u8>) -> Vec<u8> {
         match self {
             Sealer::Encrypted(ciphers) => {
-                let cipher = &ciphers[0];
                 let mut nonce = [0u8; NONCE_LEN];
                 super::random_bytes(&mut nonce);
-                let ct = cipher
-                    .encrypt(
+                buf[..NONCE_LEN].copy_from_slice(&nonce);
+                let tag = ciphers[0]
+                    .encrypt_in_place_detached(
                         XNonce::from_slice(&nonce),
-                        Payload {
-                            msg: plaintext,
-                            aad,
-                        },
+                        aad,
+                        &mut buf[NONCE_LEN..],
                     )
                     // Only fails for messages beyond 256 GiB, far above any object.
                     .expect("XChaCha20-Poly1305 encryption cannot fail below 256 GiB");
-                let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-                out.extend_from_slice(&nonce);
-                out.extend_from_slice(&ct);
-                out
+                buf.extend_from_slice(&tag);
+                buf
             }
             Sealer::Plain => {
-                let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
-                out.extend_from_slice(plaintext);
-                out.extend_from_slice(&plain_tag(aad, plaintext));
-                out
+                let tag = plain_tag(aad, &buf);
+                buf.extend_from_slice(&tag);
+                buf
             }
         }
     }

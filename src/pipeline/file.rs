@@ -127,6 +127,12 @@ pub fn store_stream(
         chunker,
         WINDOW_BATCH,
         &mut |chunks| {
+            if ids.is_empty() && !chunks.is_empty() {
+                // Sized from the first batch's chunks: a large database's
+                // id list (32 bytes per page) then never doubles.
+                let avg = chunks.iter().map(|c| c.len()).sum::<usize>() / chunks.len();
+                ids.reserve((size_hint as usize / avg.max(1) + 1).min(1 << 18));
+            }
             ids.extend(packer.add_batch(BlobKind::Data, chunks)?);
             progress(chunks.iter().map(|c| c.len() as u64).sum());
             Ok(())

@@ -34,12 +34,12 @@ fn group_aad(kind: BlobKind) -> [u8; 19] {
 
 /// Seals `data` (already identified as `id`) for storage in a pack.
 pub fn seal(sealer: &Sealer, kind: BlobKind, id: &Id, data: &[u8], level: i32) -> Vec<u8> {
-    sealer.seal(&aad(kind, id), &frame(data, level))
+    sealer.seal_buf(&aad(kind, id), frame(sealer, data, level))
 }
 
 /// Seals the concatenated plaintexts of a group's members.
 pub fn seal_group(sealer: &Sealer, kind: BlobKind, data: &[u8], level: i32) -> Vec<u8> {
-    sealer.seal(&group_aad(kind), &frame(data, level))
+    sealer.seal_buf(&group_aad(kind), frame(sealer, data, level))
 }
 
 /// Opens a sealed group and returns its whole plaintext (`total` bytes);
@@ -84,20 +84,24 @@ pub fn member<'g>(
     Ok(data)
 }
 
-/// The plaintext frame of `data`: compressed when that makes it smaller,
-/// padded with Padmé.
-fn frame(data: &[u8], level: i32) -> Vec<u8> {
+/// The plaintext frame of `data` (compressed when that makes it smaller,
+/// padded with Padmé) behind `sealer`'s prefix, ready for
+/// [`Sealer::seal_buf`]: the payload is copied once, into the buffer that
+/// is encrypted in place.
+fn frame(sealer: &Sealer, data: &[u8], level: i32) -> Vec<u8> {
     let compressed = compress::compress(data, level);
     let (flag, payload): (u8, &[u8]) = match &compressed {
         Some(c) => (1, c),
         None => (0, data),
     };
     let framed_len = padme((FRAME_HEADER + payload.len()) as u64) as usize;
-    let mut frame = Vec::with_capacity(framed_len);
+    let prefix = sealer.prefix_len();
+    let mut frame = Vec::with_capacity(prefix + framed_len + crate::crypto::TAG_LEN);
+    frame.resize(prefix, 0);
     frame.push(flag);
     frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     frame.extend_from_slice(payload);
-    frame.resize(framed_len, 0);
+    frame.resize(prefix + framed_len, 0);
     frame
 }
 

@@ -95,7 +95,25 @@ impl Tree {
     /// Encodes deterministically (entries sorted by name).
     pub fn encode(&mut self) -> Vec<u8> {
         self.nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut out = Vec::new();
+        // Sized up front: a folder holding a large database lists its
+        // pages' ids (34 bytes each in CBOR), and a buffer grown by
+        // doubling would hold up to twice that, copied at every step.
+        let estimate: usize = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let x: usize = n
+                    .xattrs
+                    .iter()
+                    .map(|x| x.name.len() + x.value.len() + 8)
+                    .sum();
+                200 + n.name.len()
+                    + n.content.len() * 34
+                    + n.target.as_ref().map_or(0, Vec::len)
+                    + x
+            })
+            .sum();
+        let mut out = Vec::with_capacity(estimate);
         ciborium::into_writer(&*self, &mut out).expect("writing CBOR to memory cannot fail");
         out
     }
