@@ -290,10 +290,13 @@ impl<'a> Archiver<'a> {
                 self.entry(&child_path, child_rel, name, pnode)
             })
             .collect();
-        let mut tree = Tree {
+        let encoded = Tree {
             nodes: children.into_iter().flatten().collect(),
-        };
-        match self.packer.add(BlobKind::Tree, &tree.encode()) {
+        }
+        .encode();
+        // The nodes are gone before the encoded tree is sealed: a folder
+        // holding a large database would otherwise hold its id list twice.
+        match self.packer.add(BlobKind::Tree, &encoded) {
             Ok(id) => node.subtree = Some(id),
             Err(e) => return Err(self.stop(e)),
         }

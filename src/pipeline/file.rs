@@ -86,12 +86,11 @@ impl StreamError {
     }
 }
 
-/// What a window holds beyond one maximum chunk: each round stores at
-/// least this much (the last round of a stream excepted). Small, because a worker waiting on its round's
+/// What a window holds beyond the chunk that usually follows: each round
+/// stores about this much. Small, because a worker waiting on its round's
 /// sealing may steal another file and open a window of its own: with
-/// 1 MiB (9 MiB windows for 8 MiB chunks) a first backup of the 1.2 GB
-/// benchmark data peaked at 86-93 MiB, with 8 MiB at 119-129 MiB, for
-/// the same time.
+/// 1 MiB a first backup of the 1.2 GB benchmark data peaked at 86-93 MiB,
+/// with 8 MiB at 119-129 MiB, for the same time.
 pub const WINDOW_BATCH: usize = 1 << 20;
 
 /// Database pages are read in windows this many times larger. Pages are
@@ -104,13 +103,15 @@ pub const PAGE_BATCH_FACTOR: usize = 8;
 /// expected; `rel` (the path in the snapshot) chooses the chunking rule.
 /// Returns the blob ids in order and the byte count.
 ///
-/// The stream is read into one window of [`WINDOW_BATCH`] plus the largest
-/// chunk (smaller for a small file) and its chunks are stored as slices of
-/// it, never copied. A chunk is cut only once a whole maximum chunk of
-/// data follows its start (or the stream ended): FastCDC's cut depends on
-/// how much data it is shown, and this keeps every cut where a cut over
-/// the whole stream would put it. The uncut tail moves to the front and
-/// the window is filled again.
+/// The stream is read into one window of [`WINDOW_BATCH`] plus twice the
+/// average chunk (smaller for a small file) and its chunks are stored as
+/// slices of it, never copied. The last chunk of a window is kept back
+/// when it ends at the window's end (it may have been cut for want of
+/// data), which keeps every cut where a cut over the whole stream would put
+/// it. The uncut tail moves to the front and the window is filled again;
+/// a window that holds no whole chunk grows to [`WINDOW_BATCH`] plus the
+/// largest chunk. (Windows used to hold a whole largest chunk after every
+/// cut: 9 MiB, of which 8 were moved and cut again each round.)
 pub fn store_stream(
     reader: &mut dyn Read,
     size_hint: u64,
@@ -155,20 +156,22 @@ fn for_each_batch(
     let mut head = [0u8; 100];
     let head_len = read_full(reader, &mut head).map_err(StreamError::Read)?;
     let method = chunker.method_for(rel, &head[..head_len]);
-    let (max, batch) = match method {
+    // `usual`: the window length that holds a batch and the chunk after
+    // it in most files; `full`: one that always does.
+    let (max, batch, usual) = match method {
         ChunkMethod::SqlitePages { pages_per_chunk } => {
             let page = crate::chunker::sqlite_page_size(&head[..head_len]).unwrap_or(4096);
             let max = page as usize * pages_per_chunk.max(1) as usize;
-            (max, batch * PAGE_BATCH_FACTOR)
+            (max, batch * PAGE_BATCH_FACTOR, max)
         }
-        ChunkMethod::Cdc(p) => (p.max as usize, batch),
+        ChunkMethod::Cdc(p) => (p.max as usize, batch, (2 * p.avg).min(p.max) as usize),
     };
     let full = batch + max;
     // One byte more than expected, so that a file of the expected size
     // meets its end without a second, larger window.
     let first = (size_hint as usize)
         .saturating_add(1)
-        .clamp(head_len.max(1), full);
+        .clamp(head_len.max(1), batch + usual);
     let mut window = Window::new(first);
     window.buf[..head_len].copy_from_slice(&head[..head_len]);
     let mut filled = head_len;
@@ -184,8 +187,16 @@ fn for_each_batch(
         cuts.clear();
         chunker.cut(&window.buf[..filled], method, |r| cuts.push(r));
         if !eof {
-            // Keep chunks that a longer window could have cut elsewhere.
-            while cuts.last().is_some_and(|r| r.start + max > filled) {
+            // A chunk that ends where the bytes read so far end, shorter
+            // than `max`, may have been cut for want of data: it waits for
+            // the next round. Every other cut is where a cut over the whole
+            // stream puts it: FastCDC finds a boundary from the bytes
+            // between the chunk's start and the boundary alone, and cuts at
+            // `max` regardless; pages are cut at fixed offsets.
+            while cuts
+                .last()
+                .is_some_and(|r| r.end == filled && r.len() < max)
+            {
                 cuts.pop();
             }
         }
@@ -313,6 +324,8 @@ mod tests {
             (700_000, 10, 4096, 100 * 1024), // grew after it was listed
             (700_000, 2_000_000, 65_536, 4096), // shrank
             (300_001, 300_001, 1 << 20, 1 << 20), // one window
+            (700_000, 700_000, 333, 1),      // windows of about two chunks
+            (1_500_000, 0, 65_536, 10),      // no hint: grows from the header
         ] {
             let data = noise(len, len as u64 + 3);
             let want: Vec<Vec<u8>> = StreamCDC::with_level_and_seed(

@@ -264,7 +264,7 @@ impl<'a> Restorer<'a> {
         }
         // Blobs stored near each other are read with one request per run
         // (one round trip each on S3), the runs in parallel.
-        crate::repo::blob_runs(&locs)
+        crate::repo::blob_runs(&locs, self.repo.run_bytes())
             .into_par_iter()
             .try_for_each(|run| -> Result<()> {
                 let blobs = self.repo.read_blob_run(ids, &locs, &run)?;

@@ -54,7 +54,7 @@ pub fn open_group(
     let frame = sealer
         .open(&group_aad(kind), sealed)
         .ok_or_else(|| Error::Authentication { what: what() })?;
-    let data = unframe(&frame, total, what)?;
+    let data = unframe(frame, total, what)?;
     if data.len() != total {
         return Err(Error::corrupt(
             what(),
@@ -117,7 +117,9 @@ pub fn open(
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
     let (_, frame) = authenticate(sealer, kind, id, sealed, what)?;
-    decode(&frame, id_of, id, raw_len, what)
+    let data = unframe(frame, raw_len, what)?;
+    check(&data, id_of, id, raw_len, what)?;
+    Ok(data)
 }
 
 /// Checks a sealed blob like [`open`]; when an older key generation sealed
@@ -133,7 +135,12 @@ pub fn reseal(
     what: &dyn Fn() -> String,
 ) -> Result<Option<Vec<u8>>> {
     let (generation, frame) = authenticate(sealer, kind, id, sealed, what)?;
-    decode(&frame, id_of, id, raw_len, what)?;
+    let (flag, payload) = payload(&frame, what)?;
+    let data = match flag {
+        0 => std::borrow::Cow::Borrowed(payload),
+        _ => std::borrow::Cow::Owned(decompress(payload, raw_len, what)?),
+    };
+    check(&data, id_of, id, raw_len, what)?;
     Ok((generation != 0).then(|| sealer.seal(&aad(kind, id), &frame)))
 }
 
@@ -151,23 +158,35 @@ fn authenticate(
         .ok_or_else(|| Error::Authentication { what: what() })
 }
 
-fn decode(
-    frame: &[u8],
+fn check(
+    data: &[u8],
     id_of: impl Fn(&[u8]) -> Id,
     id: &Id,
     raw_len: usize,
     what: &dyn Fn() -> String,
-) -> Result<Vec<u8>> {
-    let data = unframe(frame, raw_len, what)?;
-    if data.len() != raw_len || id_of(&data) != *id {
+) -> Result<()> {
+    if data.len() != raw_len || id_of(data) != *id {
         return Err(Error::corrupt(what(), "content does not match its id"));
     }
-    Ok(data)
+    Ok(())
 }
 
 /// The payload of a frame, decompressed (to `raw_len` bytes) if it was
-/// compressed.
-fn unframe(frame: &[u8], raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
+/// compressed. A stored payload is cut out of `frame` in place: a tree
+/// listing a large database's pages is megabytes, not copied again.
+fn unframe(mut frame: Vec<u8>, raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
+    let (flag, payload) = payload(&frame, what)?;
+    if flag == 1 {
+        return decompress(payload, raw_len, what);
+    }
+    let len = payload.len();
+    frame.truncate(FRAME_HEADER + len);
+    frame.drain(..FRAME_HEADER);
+    Ok(frame)
+}
+
+/// A frame's compression flag (0 stored, 1 zstd) and payload.
+fn payload<'f>(frame: &'f [u8], what: &dyn Fn() -> String) -> Result<(u8, &'f [u8])> {
     if frame.len() < FRAME_HEADER {
         return Err(Error::corrupt(what(), "frame shorter than its header"));
     }
@@ -176,16 +195,16 @@ fn unframe(frame: &[u8], raw_len: usize, what: &dyn Fn() -> String) -> Result<Ve
     let payload = frame
         .get(FRAME_HEADER..FRAME_HEADER + len)
         .ok_or_else(|| Error::corrupt(what(), "payload length beyond frame"))?;
-    let data = match flag {
-        0 => payload.to_vec(),
-        1 => compress::decompress(payload, raw_len)
-            .ok_or_else(|| Error::corrupt(what(), "zstd payload does not decompress"))?,
-        f => {
-            return Err(Error::corrupt(
-                what(),
-                format!("unknown compression flag {f}"),
-            ))
-        }
-    };
-    Ok(data)
+    match flag {
+        0 | 1 => Ok((flag, payload)),
+        f => Err(Error::corrupt(
+            what(),
+            format!("unknown compression flag {f}"),
+        )),
+    }
+}
+
+fn decompress(payload: &[u8], raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
+    compress::decompress(payload, raw_len)
+        .ok_or_else(|| Error::corrupt(what(), "zstd payload does not decompress"))
 }

@@ -28,7 +28,7 @@ pub use packer::{
 pub use rebuild::RebuildReport;
 pub use reencrypt::ReencryptReport;
 pub use repack::RepackStats;
-pub use runs::{blob_runs, RUN_BYTES, RUN_GAP};
+pub use runs::{blob_runs, LOCAL_RUN_BYTES, RUN_BYTES, RUN_GAP};
 pub use verify::{PackCheck, PackProblem};
 
 use std::path::{Path, PathBuf};
