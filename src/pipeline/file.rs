@@ -143,8 +143,8 @@ pub fn store_stream(
 }
 
 /// Cuts the stream as [`store_stream`] describes and hands `f` the chunks
-/// of each window, at least `batch` bytes of them until the end; returns
-/// the byte count.
+/// of each window (about `batch` bytes of them, less the chunk kept back);
+/// returns the byte count.
 fn for_each_batch(
     reader: &mut dyn Read,
     size_hint: u64,
@@ -185,7 +185,19 @@ fn for_each_batch(
             eof = filled < window.buf.len();
         }
         cuts.clear();
-        chunker.cut(&window.buf[..filled], method, |r| cuts.push(r));
+        match method {
+            // Pages at the page size read from the file's header: later
+            // windows do not start with it, and `Chunker::cut` would take
+            // them for 4 KiB pages.
+            ChunkMethod::SqlitePages { .. } => {
+                cuts.extend(
+                    (0..filled)
+                        .step_by(max)
+                        .map(|at| at..(at + max).min(filled)),
+                );
+            }
+            ChunkMethod::Cdc(_) => chunker.cut(&window.buf[..filled], method, |r| cuts.push(r)),
+        }
         if !eof {
             // A chunk that ends where the bytes read so far end, shorter
             // than `max`, may have been cut for want of data: it waits for
@@ -358,24 +370,29 @@ mod tests {
 
     #[test]
     fn database_pages_are_cut_whole_across_windows() {
-        let mut db = noise(4096 * 37 + 100, 9);
-        db[..16].copy_from_slice(b"SQLite format 3\0");
-        db[16..18].copy_from_slice(&4096u16.to_be_bytes());
-        let chunker = Chunker::new(ChunkingPolicy::default(), 1).unwrap();
-        let mut got = Vec::new();
-        for_each_batch(
-            &mut Trickle(&db, 5000),
-            db.len() as u64,
-            b"app.db",
-            &chunker,
-            3 * 4096 + 1,
-            &mut |cs| {
-                got.extend(cs.iter().map(|c| c.to_vec()));
-                Ok(())
-            },
-        )
-        .unwrap_or_else(|_| panic!("reading the database"));
-        let want: Vec<Vec<u8>> = db.chunks(4096).map(<[u8]>::to_vec).collect();
-        assert!(got == want);
+        // Pages of other sizes than 4 KiB too: windows after the first do
+        // not start with the header that says the page size.
+        for page in [512usize, 4096, 8192] {
+            let mut db = noise(page * 37 + 100, 9);
+            db[..16].copy_from_slice(b"SQLite format 3\0");
+            db[16..18].copy_from_slice(&(page as u16).to_be_bytes());
+            let chunker = Chunker::new(ChunkingPolicy::default(), 1).unwrap();
+            let mut got = Vec::new();
+            for_each_batch(
+                &mut Trickle(&db, 5000),
+                db.len() as u64,
+                b"app.db",
+                &chunker,
+                // Windows of a few pages, after PAGE_BATCH_FACTOR.
+                3 * page / PAGE_BATCH_FACTOR + 1,
+                &mut |cs| {
+                    got.extend(cs.iter().map(|c| c.to_vec()));
+                    Ok(())
+                },
+            )
+            .unwrap_or_else(|_| panic!("reading the database"));
+            let want: Vec<Vec<u8>> = db.chunks(page).map(<[u8]>::to_vec).collect();
+            assert!(got == want, "{page}-byte pages");
+        }
     }
 }

@@ -207,12 +207,16 @@ impl<'a> Restorer<'a> {
             .mode(0o600)
             .open(dest)
             .map_err(io)?;
-        // A segment at a time: locations first (one index query), then its
-        // blobs read, opened and written at their offsets in parallel, so
-        // one large database file restores on every core, not one.
+        // Every blob located and the sizes added up before anything is
+        // written: a snapshot that lacks a blob or disagrees with itself
+        // fails with an empty file, not a wrong one. The first segment's
+        // locations serve the writing too (most files have one segment).
+        let mut first = None;
         let mut off = 0u64;
         for ids in node.content.chunks(SEGMENT) {
-            off = self.write_segment(&f, dest, ids, off)?;
+            let locs = self.locations(ids)?;
+            off += locs.iter().map(|l| u64::from(l.raw_length)).sum::<u64>();
+            first.get_or_insert(locs);
         }
         if off != node.size {
             return Err(Error::corrupt(
@@ -222,6 +226,17 @@ impl<'a> Restorer<'a> {
                     node.size
                 ),
             ));
+        }
+        // Then a segment at a time: its blobs read, opened and written at
+        // their offsets in parallel, so one large database file restores
+        // on every core, not one.
+        let mut at = 0u64;
+        for ids in node.content.chunks(SEGMENT) {
+            let locs = match first.take() {
+                Some(l) => l,
+                None => self.locations(ids)?,
+            };
+            at = self.write_segment(&f, dest, ids, &locs, at)?;
         }
         f.set_len(off).map_err(io)?;
         if self.opts.verify {
@@ -252,22 +267,28 @@ impl<'a> Restorer<'a> {
             .collect()
     }
 
-    /// Writes the blobs `ids` of a file from offset `off` on; returns the
-    /// offset after them.
-    fn write_segment(&self, f: &File, dest: &Path, ids: &[Id], mut off: u64) -> Result<u64> {
+    /// Writes the blobs `ids` (found at `locs`) of a file from offset `off`
+    /// on; returns the offset after them.
+    fn write_segment(
+        &self,
+        f: &File,
+        dest: &Path,
+        ids: &[Id],
+        locs: &[crate::repo::BlobLocation],
+        mut off: u64,
+    ) -> Result<u64> {
         let io = |e| Error::io("writing", dest, e);
-        let locs = self.locations(ids)?;
         let mut offsets = Vec::with_capacity(locs.len());
-        for l in &locs {
+        for l in locs {
             offsets.push(off);
             off += u64::from(l.raw_length);
         }
         // Blobs stored near each other are read with one request per run
         // (one round trip each on S3), the runs in parallel.
-        crate::repo::blob_runs(&locs, self.repo.run_bytes())
+        crate::repo::blob_runs(locs, self.repo.run_bytes())
             .into_par_iter()
             .try_for_each(|run| -> Result<()> {
-                let blobs = self.repo.read_blob_run(ids, &locs, &run)?;
+                let blobs = self.repo.read_blob_run(ids, locs, &run)?;
                 // Blobs that follow each other in the file too (a database's
                 // pages, stored in order) go out in one write, not one each.
                 let mut k = 0;

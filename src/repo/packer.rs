@@ -125,7 +125,10 @@ impl<'r> Packer<'r> {
     }
 
     fn known(&self, id: &Id) -> Result<bool> {
-        Ok(self.lock().pending.contains(id) || self.repo.index().contains(id)?)
+        // Two statements: the lock must be released before the index query,
+        // which can wait for another thread's pack insert.
+        let pending = self.lock().pending.contains(id);
+        Ok(pending || self.repo.index().contains(id)?)
     }
 
     /// Stores `data` as a blob unless an identical one is stored; returns its id.
