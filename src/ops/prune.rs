@@ -85,29 +85,28 @@ pub fn prune(
         ..Default::default()
     };
     let used = mark(repo, &mut report)?;
-    let packs: HashMap<Id, u64> = repo.index().packs()?.into_iter().collect();
+    let packs = repo.index().pack_contents()?;
     report.packs = packs.len() as u64;
-    report.bytes = packs.values().sum();
+    report.bytes = packs.iter().map(|p| p.1).sum();
     let mut used_in: HashMap<Id, u64> = HashMap::new();
-    let mut unused_in: HashMap<Id, u64> = HashMap::new();
     for (id, loc) in repo.index().all_blobs()? {
         if used.contains(&id) {
             *used_in.entry(loc.pack).or_default() += loc.stored_share();
             report.used_blobs += 1;
             report.used_bytes += loc.stored_share();
         } else {
-            *unused_in.entry(loc.pack).or_default() += loc.stored_share();
             report.unused_blobs += 1;
         }
     }
     let mut delete = Vec::new();
     let mut repack = Vec::new();
-    for (pack, size) in &packs {
+    for (pack, size, content) in &packs {
         let u = used_in.get(pack).copied().unwrap_or(0);
-        // Unused = indexed blobs nobody references. Header and trailer are
-        // not waste, and duplicate copies without index rows are not
-        // counted: a pack that holds only those is deleted below.
-        let unused = unused_in.get(pack).copied().unwrap_or(0);
+        // Unused = whatever the pack stores that no used row points at:
+        // blobs nobody references, and copies another pack was indexed
+        // for first (concurrent writers storing the same data). Header and
+        // trailer are not waste.
+        let unused = content.saturating_sub(u);
         if u == 0 {
             delete.push(*pack);
             report.bytes_freed += size;

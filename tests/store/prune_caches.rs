@@ -249,6 +249,60 @@ fn a_client_syncing_in_the_middle_of_a_prune_finds_every_blob() {
     assert_eq!(restore(&other, &second, &tmp.path().join("r")), kept);
 }
 
+/// Two clients that do not yet see each other's packs store the same file
+/// twice; the index keeps one copy. Prune must count the other as waste
+/// even in a pack it has to keep for its other blobs, and free it.
+#[test]
+fn prune_frees_the_second_copy_concurrent_writers_stored() {
+    let (tmp, path) = repo_dir();
+    let a = init(&path, &cheap_opts());
+    let other_cache = tmp.path().join("other-cache");
+    let open_b = || {
+        let backend = Box::new(opc_store::backend::LocalBackend::new(&path));
+        Repository::open_backend(backend, &path, Some(PW), &other_cache).unwrap()
+    };
+    let b = open_b();
+    let (src_a, src_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (dir, own) in [(&src_a, 2), (&src_b, 3)] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::write(dir.join("shared"), random_bytes(1, 200_000)).unwrap();
+        std::fs::write(dir.join("own"), random_bytes(own, 200_000)).unwrap();
+    }
+    let (snap_a, snap_b) = (snap(&a, &src_a), snap(&b, &src_b));
+    let (files_a, files_b) = (files(&src_a), files(&src_b));
+    let data_before = dir_size(&path.join("data"));
+    let opts = PruneOptions {
+        dry_run: false,
+        max_unused: 0.10,
+    };
+    {
+        let lock = a
+            .lock(LockKind::Exclusive, "test", Duration::ZERO, &|_| {})
+            .unwrap();
+        let p = ops::prune(&a, &lock, &opts, &NoProgress).unwrap();
+        assert_eq!(p.packs_repacked, 1, "{p:?}");
+        assert!(p.bytes_freed >= 200_000, "{p:?}");
+        let again = PruneOptions {
+            dry_run: true,
+            ..opts.clone()
+        };
+        let p = ops::prune(&a, &lock, &again, &NoProgress).unwrap();
+        assert_eq!(p.bytes_freed + p.bytes_unused_kept, 0, "{p:?}");
+    }
+    let data_after = dir_size(&path.join("data"));
+    assert!(
+        data_after + 195_000 < data_before,
+        "the second copy was kept: {data_before} -> {data_after}"
+    );
+    // Both snapshots restore, through either client's cache.
+    let b = open_b();
+    for (repo, name) in [(&a, "a"), (&b, "b")] {
+        let dest = tmp.path().join(format!("restore-{name}"));
+        assert_eq!(restore(repo, &snap_a, &dest.join("1")), files_a);
+        assert_eq!(restore(repo, &snap_b, &dest.join("2")), files_b);
+    }
+}
+
 fn pack_files(repo: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for d in std::fs::read_dir(repo.join("data")).unwrap() {

@@ -332,19 +332,37 @@ impl Index {
 
     /// Every indexed pack with its size.
     pub fn packs(&self) -> Result<Vec<(Id, u64)>> {
+        Ok(self
+            .pack_contents()?
+            .into_iter()
+            .map(|(id, size, _)| (id, size))
+            .collect())
+    }
+
+    /// Every indexed pack with its size and the stored bytes of all the
+    /// blobs its trailer lists (see [`PackEntry::stored_share`]), including
+    /// copies whose rows were ignored because another pack was indexed first.
+    pub fn pack_contents(&self) -> Result<Vec<(Id, u64, u64)>> {
         let c = self.conn();
         let mut st = c
-            .prepare("SELECT id, size FROM packs ORDER BY id")
+            .prepare("SELECT id, size, content FROM packs ORDER BY id")
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u64>(1)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, u64>(1)?,
+                    r.get::<_, u64>(2)?,
+                ))
+            })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, size) = row.map_err(|e| self.err(e))?;
+            let (id, size, content) = row.map_err(|e| self.err(e))?;
             out.push((
                 Id::from_slice(&id).ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
                 size,
+                content,
             ));
         }
         Ok(out)
@@ -530,9 +548,10 @@ fn insert_pack(
     size: u64,
     entries: &[PackEntry],
 ) -> rusqlite::Result<()> {
+    let content: u64 = entries.iter().map(PackEntry::stored_share).sum();
     tx.execute(
-        "INSERT OR IGNORE INTO packs(id, size) VALUES (?1, ?2)",
-        params![&pack.0[..], size],
+        "INSERT OR IGNORE INTO packs(id, size, content) VALUES (?1, ?2, ?3)",
+        params![&pack.0[..], size, content],
     )?;
     let pid: i64 = tx.query_row("SELECT pid FROM packs WHERE id = ?1", [&pack.0[..]], |r| {
         r.get(0)

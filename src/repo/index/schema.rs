@@ -1,7 +1,7 @@
 //! SQLite schema of the index. Format: `docs/FORMAT.md` §7.
 
 /// Bumped when the schema changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// DDL run on a new database.
 pub const DDL: &str = "
@@ -9,7 +9,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS packs (
     pid  INTEGER PRIMARY KEY,
     id   BLOB NOT NULL UNIQUE,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    -- Stored bytes of every blob the trailer lists, indexed here or not:
+    -- a copy another writer indexed first is waste prune must see.
+    content INTEGER NOT NULL
 );
 -- WITHOUT ROWID: the 32-byte id is the key; one B-tree, one lookup.
 CREATE TABLE IF NOT EXISTS blobs (
