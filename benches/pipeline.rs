@@ -194,7 +194,10 @@ fn compression(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 for chunk in input.chunks(MIB) {
-                    std::hint::black_box(opc_store::compress::compress(chunk, 3));
+                    std::hint::black_box(opc_store::compress::compress(
+                        chunk,
+                        opc_store::compress::Codec::plain(3),
+                    ));
                 }
             })
         });

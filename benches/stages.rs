@@ -25,7 +25,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use opc_store::chunker::{Chunker, ChunkingPolicy};
+use opc_store::compress::Codec;
 use opc_store::crypto::{padme, MasterKeys, Sealer};
+use opc_store::lanes;
 use opc_store::repo::{group_level, GROUP_MEMBER_MAX, GROUP_TARGET};
 
 const PACK: u64 = 32 << 20;
@@ -81,15 +83,19 @@ fn files(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Compresses, pads, seals and writes one object (a blob or a group).
-fn store(s: &mut Stages, w: &mut Writer, sealer: &Sealer, data: &[u8], level: i32) {
+fn store(s: &mut Stages, w: &mut Writer, sealer: &Sealer, data: &[u8], codec: Codec) {
     let compressed = timed(&mut s.compress, || {
-        opc_store::compress::compress(data, level)
+        opc_store::compress::compress(data, codec)
     });
     let payload = compressed.as_deref().unwrap_or(data);
     s.bytes_compressed += payload.len() as u64;
     let sealed = timed(&mut s.seal, || {
         let mut frame = Vec::with_capacity(padme(payload.len() as u64 + 5) as usize);
-        frame.push(compressed.is_some() as u8);
+        frame.push(match (&compressed, codec.lanes) {
+            (None, _) => 0,
+            (Some(_), false) => 1,
+            (Some(_), true) => 2,
+        });
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         frame.extend_from_slice(payload);
         frame.resize(padme(frame.len() as u64) as usize, 0);
@@ -127,7 +133,8 @@ fn measure_stages(root: &Path, scratch: &Path) -> Stages {
     };
     let mut s = Stages::default();
     let mut seen = HashSet::new();
-    let mut group: Vec<u8> = Vec::new();
+    // As the packer keeps them: plain (0) and lanes (1) groups.
+    let mut groups: [Vec<u8>; 2] = Default::default();
     let paths = files(root);
     for p in &paths {
         // Warm the page cache, as a backup of live data finds it.
@@ -150,6 +157,8 @@ fn measure_stages(root: &Path, scratch: &Path) -> Stages {
             let method = chunker.method_for(rel, &data[..data.len().min(100)]);
             chunker.cut(&data, method, |r| cuts.push(r));
         });
+        // The packer samples each batch; one sample of the file is close.
+        let file_lanes = timed(&mut s.compress, || lanes::sample(&[&data]).helps());
         for r in &cuts {
             let chunk = &data[r.clone()];
             s.chunks += 1;
@@ -159,18 +168,34 @@ fn measure_stages(root: &Path, scratch: &Path) -> Stages {
             }
             s.bytes_new += chunk.len() as u64;
             if chunk.len() <= GROUP_MEMBER_MAX {
+                let group = &mut groups[usize::from(file_lanes)];
                 group.extend_from_slice(chunk);
                 if group.len() >= GROUP_TARGET {
-                    store(&mut s, &mut w, &sealer, &group, group_level(LEVEL));
+                    let codec = Codec {
+                        level: group_level(LEVEL),
+                        lanes: file_lanes,
+                    };
+                    store(&mut s, &mut w, &sealer, group, codec);
                     group.clear();
                 }
             } else {
-                store(&mut s, &mut w, &sealer, chunk, LEVEL);
+                let lanes = timed(&mut s.compress, || lanes::sample(&[chunk]).helps());
+                let codec = Codec {
+                    level: LEVEL,
+                    lanes,
+                };
+                store(&mut s, &mut w, &sealer, chunk, codec);
             }
         }
     }
-    if !group.is_empty() {
-        store(&mut s, &mut w, &sealer, &group, group_level(LEVEL));
+    for (lanes, group) in [false, true].into_iter().zip(&groups) {
+        if !group.is_empty() {
+            let codec = Codec {
+                level: group_level(LEVEL),
+                lanes,
+            };
+            store(&mut s, &mut w, &sealer, group, codec);
+        }
     }
     sync(&mut s, &mut w);
     s

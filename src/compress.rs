@@ -1,4 +1,5 @@
-//! zstd compression of blob payloads, stored raw when it does not shrink.
+//! zstd compression of blob payloads, stored raw when it does not shrink,
+//! optionally over the payload's byte lanes (see `lanes`).
 //!
 //! Each thread keeps one compression and one decompression context: making
 //! a context per blob (what `zstd::bulk::compress` does) was 7% of a first
@@ -18,12 +19,40 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
-/// Compresses `data` at `level`; `None` when the result would not be smaller
-/// (already-compressed data), in which case the blob is stored raw.
-pub fn compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
+/// How a payload is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Codec {
+    /// zstd level; 0 stores payloads as they are.
+    pub level: i32,
+    /// Whether zstd is given the payload's lanes taken apart
+    /// ([`crate::lanes::split`]) rather than the payload itself.
+    pub lanes: bool,
+}
+
+impl Codec {
+    /// zstd at `level` over the payload as it is.
+    pub fn plain(level: i32) -> Codec {
+        Codec {
+            level,
+            lanes: false,
+        }
+    }
+}
+
+/// Compresses `data` as `codec` says; `None` when the result would not be
+/// smaller (already-compressed data), in which case the blob is stored raw.
+pub fn compress(data: &[u8], codec: Codec) -> Option<Vec<u8>> {
+    let level = codec.level;
     if level == 0 || data.len() < 64 {
         return None;
     }
+    let split;
+    let data = if codec.lanes {
+        split = crate::lanes::split(data);
+        &split[..]
+    } else {
+        data
+    };
     let level = if data.len() <= SMALL_BLOB {
         level.min(1)
     } else {
@@ -48,16 +77,18 @@ pub fn compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
     })
 }
 
-/// Decompresses a payload known to expand to exactly `raw_len` bytes.
-pub fn decompress(data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
-    DECOMPRESSOR.with(|d| {
+/// Decompresses a payload known to expand to exactly `raw_len` bytes;
+/// `lanes`: it was compressed with [`Codec::lanes`].
+pub fn decompress(data: &[u8], raw_len: usize, lanes: bool) -> Option<Vec<u8>> {
+    let out = DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new().ok()?);
         }
         let out = d.as_mut()?.decompress(data, raw_len).ok()?;
         (out.len() == raw_len).then_some(out)
-    })
+    })?;
+    Some(if lanes { crate::lanes::join(&out) } else { out })
 }
 
 #[cfg(test)]
@@ -73,10 +104,17 @@ mod tests {
         for level in [1, 3, 19] {
             for len in [64, 4096, SMALL_BLOB, SMALL_BLOB + 1, 300_000] {
                 let d = &text[..len];
-                let c = compress(d, level).expect("text shrinks");
-                assert!(c.len() < d.len());
-                assert_eq!(decompress(&c, len).unwrap(), d);
-                assert!(decompress(&c, len + 1).is_none(), "wrong length is refused");
+                for lanes in [false, true] {
+                    let codec = Codec { level, lanes };
+                    let c = compress(d, codec).expect("text shrinks");
+                    assert!(c.len() < d.len());
+                    assert_eq!(decompress(&c, len, lanes).unwrap(), d);
+                    assert_ne!(decompress(&c, len, !lanes).unwrap(), d, "lanes matter");
+                    assert!(
+                        decompress(&c, len + 1, lanes).is_none(),
+                        "wrong length is refused"
+                    );
+                }
             }
         }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -88,8 +126,14 @@ mod tests {
                 x as u8
             })
             .collect();
-        assert!(compress(&noise, 3).is_none(), "random data is stored raw");
-        assert!(compress(&text[..63], 3).is_none());
-        assert!(compress(&text, 0).is_none(), "level 0 disables compression");
+        assert!(
+            compress(&noise, Codec::plain(3)).is_none(),
+            "random data is stored raw"
+        );
+        assert!(compress(&text[..63], Codec::plain(3)).is_none());
+        assert!(
+            compress(&text, Codec::plain(0)).is_none(),
+            "level 0 disables compression"
+        );
     }
 }

@@ -28,6 +28,7 @@ pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod id;
+pub mod lanes;
 pub mod notify;
 pub mod ops;
 pub mod pipeline;

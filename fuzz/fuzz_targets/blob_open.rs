@@ -3,6 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use opc_store::compress::Codec;
 use opc_store::crypto::{MasterKeys, Sealer};
 use opc_store::id::{BlobKind, Id};
 use opc_store::repo::blob;
@@ -47,13 +48,21 @@ fuzz_target!(|data: &[u8]| {
         let _ = blob::open(&sealer, id_of, kind, &id, &sealed, raw_len, &what);
         // 3: the bytes as content: what seal writes, open must give back.
         let real = id_of(body);
-        let sealed = blob::seal(&sealer, kind, &real, body, 3);
+        let codec = Codec {
+            level: 3,
+            lanes: raw_len % 2 == 1,
+        };
+        let sealed = blob::seal(&sealer, kind, &real, body, codec);
         let back = blob::open(&sealer, id_of, kind, &real, &sealed, body.len(), &what);
         assert_eq!(back.expect("a sealed blob opens"), body);
         // 4: the bytes as a group (docs/FORMAT.md §5.5), opened with a
         // total from the header; and sealed as a group, read back whole.
         let _ = blob::open_group(&sealer, kind, body, raw_len, &what);
-        let sealed = blob::seal_group(&sealer, kind, body, 2);
+        let codec = Codec {
+            level: 2,
+            lanes: raw_len % 2 == 0,
+        };
+        let sealed = blob::seal_group(&sealer, kind, body, codec);
         let back = blob::open_group(&sealer, kind, &sealed, body.len(), &what);
         assert_eq!(back.expect("a sealed group opens"), body);
     }

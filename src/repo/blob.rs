@@ -1,6 +1,6 @@
 //! The blob envelope: compress, frame, pad, seal. Format: `docs/FORMAT.md` §5.
 //!
-//! Plaintext frame: `flag u8 (0 raw, 1 zstd) || payload_len u32 LE ||
+//! Plaintext frame: `flag u8 (0 raw, 1 zstd, 2 zstd over the byte lanes) || payload_len u32 LE ||
 //! payload || zero padding`, padded with Padmé so the stored size shows only
 //! a rounded length. AAD: `"opc-store blob v1" || kind u8 || id (32)`.
 //!
@@ -9,13 +9,18 @@
 //! `"opc-store group v1" || kind u8`; each member is checked against its
 //! id when it is taken out.
 
-use crate::compress;
+use crate::compress::{self, Codec};
 use crate::crypto::{padme, Sealer};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::repo::pack::GroupSlot;
 
 const FRAME_HEADER: usize = 5;
+/// Frame flags: the payload is the data, its zstd, or the zstd of its
+/// lanes taken apart (§5.1; repositories of format version 2 and later).
+const FLAG_RAW: u8 = 0;
+const FLAG_ZSTD: u8 = 1;
+const FLAG_LANES: u8 = 2;
 
 fn aad(kind: BlobKind, id: &Id) -> [u8; 50] {
     let mut a = [0u8; 50];
@@ -33,13 +38,13 @@ fn group_aad(kind: BlobKind) -> [u8; 19] {
 }
 
 /// Seals `data` (already identified as `id`) for storage in a pack.
-pub fn seal(sealer: &Sealer, kind: BlobKind, id: &Id, data: &[u8], level: i32) -> Vec<u8> {
-    sealer.seal_buf(&aad(kind, id), frame(sealer, data, level))
+pub fn seal(sealer: &Sealer, kind: BlobKind, id: &Id, data: &[u8], codec: Codec) -> Vec<u8> {
+    sealer.seal_buf(&aad(kind, id), frame(sealer, data, codec))
 }
 
 /// Seals the concatenated plaintexts of a group's members.
-pub fn seal_group(sealer: &Sealer, kind: BlobKind, data: &[u8], level: i32) -> Vec<u8> {
-    sealer.seal_buf(&group_aad(kind), frame(sealer, data, level))
+pub fn seal_group(sealer: &Sealer, kind: BlobKind, data: &[u8], codec: Codec) -> Vec<u8> {
+    sealer.seal_buf(&group_aad(kind), frame(sealer, data, codec))
 }
 
 /// Opens a sealed group and returns its whole plaintext (`total` bytes);
@@ -88,11 +93,12 @@ pub fn member<'g>(
 /// padded with Padmé) behind `sealer`'s prefix, ready for
 /// [`Sealer::seal_buf`]: the payload is copied once, into the buffer that
 /// is encrypted in place.
-fn frame(sealer: &Sealer, data: &[u8], level: i32) -> Vec<u8> {
-    let compressed = compress::compress(data, level);
+fn frame(sealer: &Sealer, data: &[u8], codec: Codec) -> Vec<u8> {
+    let compressed = compress::compress(data, codec);
     let (flag, payload): (u8, &[u8]) = match &compressed {
-        Some(c) => (1, c),
-        None => (0, data),
+        Some(c) if codec.lanes => (FLAG_LANES, c),
+        Some(c) => (FLAG_ZSTD, c),
+        None => (FLAG_RAW, data),
     };
     let framed_len = padme((FRAME_HEADER + payload.len()) as u64) as usize;
     let prefix = sealer.prefix_len();
@@ -137,8 +143,8 @@ pub fn reseal(
     let (generation, frame) = authenticate(sealer, kind, id, sealed, what)?;
     let (flag, payload) = payload(&frame, what)?;
     let data = match flag {
-        0 => std::borrow::Cow::Borrowed(payload),
-        _ => std::borrow::Cow::Owned(decompress(payload, raw_len, what)?),
+        FLAG_RAW => std::borrow::Cow::Borrowed(payload),
+        _ => std::borrow::Cow::Owned(decompress(flag, payload, raw_len, what)?),
     };
     check(&data, id_of, id, raw_len, what)?;
     Ok((generation != 0).then(|| sealer.seal(&aad(kind, id), &frame)))
@@ -176,8 +182,8 @@ fn check(
 /// listing a large database's pages is megabytes, not copied again.
 fn unframe(mut frame: Vec<u8>, raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
     let (flag, payload) = payload(&frame, what)?;
-    if flag == 1 {
-        return decompress(payload, raw_len, what);
+    if flag != FLAG_RAW {
+        return decompress(flag, payload, raw_len, what);
     }
     let len = payload.len();
     frame.truncate(FRAME_HEADER + len);
@@ -185,7 +191,7 @@ fn unframe(mut frame: Vec<u8>, raw_len: usize, what: &dyn Fn() -> String) -> Res
     Ok(frame)
 }
 
-/// A frame's compression flag (0 stored, 1 zstd) and payload.
+/// A frame's compression flag (`FLAG_*`) and payload.
 fn payload<'f>(frame: &'f [u8], what: &dyn Fn() -> String) -> Result<(u8, &'f [u8])> {
     if frame.len() < FRAME_HEADER {
         return Err(Error::corrupt(what(), "frame shorter than its header"));
@@ -196,7 +202,7 @@ fn payload<'f>(frame: &'f [u8], what: &dyn Fn() -> String) -> Result<(u8, &'f [u
         .get(FRAME_HEADER..FRAME_HEADER + len)
         .ok_or_else(|| Error::corrupt(what(), "payload length beyond frame"))?;
     match flag {
-        0 | 1 => Ok((flag, payload)),
+        FLAG_RAW | FLAG_ZSTD | FLAG_LANES => Ok((flag, payload)),
         f => Err(Error::corrupt(
             what(),
             format!("unknown compression flag {f}"),
@@ -204,7 +210,12 @@ fn payload<'f>(frame: &'f [u8], what: &dyn Fn() -> String) -> Result<(u8, &'f [u
     }
 }
 
-fn decompress(payload: &[u8], raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
-    compress::decompress(payload, raw_len)
+fn decompress(
+    flag: u8,
+    payload: &[u8],
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    compress::decompress(payload, raw_len, flag == FLAG_LANES)
         .ok_or_else(|| Error::corrupt(what(), "zstd payload does not decompress"))
 }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::chunker::ChunkingPolicy;
 
 /// The format version this build writes and the highest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 adds frames compressed over their byte lanes (`docs/FORMAT.md`
+/// §5.1); a version 1 repository is read and written as version 1.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `repo.json`: readable without a password, so that a wrong folder, a
 /// newer version or the encryption mode can be reported before any key work.
@@ -51,6 +53,9 @@ pub struct InitOptions {
     pub compression_level: i32,
     /// Pack target size in bytes.
     pub pack_target_size: u64,
+    /// Format version to write, 1 to [`FORMAT_VERSION`]: a repository
+    /// that builds before version 2 must still read is created at 1.
+    pub format_version: u32,
     /// Blob-id and chunker secrets taken from another repository
     /// (`init --copy-chunker-params-from`), so both cut and name blobs
     /// alike and `copy` between them skips re-cutting; `None`: new ones.
@@ -86,6 +91,7 @@ impl Default for InitOptions {
             // 32 MiB: few enough files for a 1 TB repo (~30k), small enough
             // that prune repacks little and S3 uploads retry cheaply.
             pack_target_size: 32 * 1024 * 1024,
+            format_version: FORMAT_VERSION,
             id_keys: None,
         }
     }

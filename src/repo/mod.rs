@@ -153,11 +153,17 @@ impl Repository {
         } else {
             KeySlot::plain(&keys)
         };
+        if !(1..=FORMAT_VERSION).contains(&opts.format_version) {
+            return Err(Error::Invalid(format!(
+                "format version {} is not one this build writes: 1 to {FORMAT_VERSION}",
+                opts.format_version
+            )));
+        }
         // Chunker::new validates the policy before anything is written.
         Chunker::new(opts.chunking.clone(), keys.gear_seed())?;
         let id = Id::random().to_hex()[..32].to_string();
         let config = RepoConfig {
-            version: FORMAT_VERSION,
+            version: opts.format_version,
             id: id.clone(),
             chunking: opts.chunking.clone(),
             compression_level: opts.compression_level,
@@ -173,7 +179,7 @@ impl Repository {
         backend.write_atomic(CONFIG, &sealer.seal(CONFIG_AAD, &cfg))?;
         let marker = RepoMarker {
             format: "opc-store".into(),
-            version: FORMAT_VERSION,
+            version: opts.format_version,
             id,
             encryption: if opts.encrypted {
                 "xchacha20poly1305"

@@ -19,6 +19,9 @@ use super::{blob, BlobLocation, Repository};
 use crate::error::Result;
 use crate::id::{BlobKind, Id};
 
+/// A group being rewritten: its members (id, length) and their bytes.
+type NewGroup = (Vec<(Id, u32)>, Vec<u8>);
+
 /// What a repack did.
 #[derive(Clone, Debug, Default)]
 pub struct RepackStats {
@@ -65,8 +68,11 @@ impl Repository {
         let result = (|| -> Result<()> {
             // Kept members of groups, re-grouped: a group is rewritten
             // from its kept members, never copied with dead ones inside.
-            let mut group: (Vec<(Id, u32)>, Vec<u8>) = Default::default();
-            let seal_group = |group: &mut (Vec<(Id, u32)>, Vec<u8>),
+            // As the packer does, members that take lanes (sampled one by
+            // one) fill a group of their own (index 1).
+            let mut groups: [NewGroup; 2] = Default::default();
+            let seal_group = |group: &mut NewGroup,
+                              lanes: bool,
                               writer: &mut Option<PackWriter>,
                               stats: &mut RepackStats|
              -> Result<()> {
@@ -74,7 +80,7 @@ impl Repository {
                     return Ok(());
                 }
                 let (members, data) = std::mem::take(group);
-                let sealed = seal_group(self, BlobKind::Data, &data);
+                let sealed = seal_group(self, BlobKind::Data, &data, lanes);
                 if writer.is_none() {
                     *writer = Some(PackWriter::create(self.tmp_dir())?);
                 }
@@ -95,10 +101,12 @@ impl Repository {
                         // is read once, then found in the read cache.
                         let g = self.group_at(id, loc, None)?;
                         let data = member_of(self, &g, id, loc, slot)?;
+                        let lanes = crate::lanes::sample(&[data]).helps();
+                        let group = &mut groups[usize::from(lanes)];
                         group.0.push((*id, loc.raw_length));
                         group.1.extend_from_slice(data);
                         if group.1.len() >= GROUP_TARGET {
-                            seal_group(&mut group, &mut writer, &mut stats)?;
+                            seal_group(group, lanes, &mut writer, &mut stats)?;
                         }
                     } else {
                         let stored =
@@ -133,7 +141,9 @@ impl Repository {
                     }
                 }
             }
-            seal_group(&mut group, &mut writer, &mut stats)?;
+            for (lanes, group) in [false, true].into_iter().zip(&mut groups) {
+                seal_group(group, lanes, &mut writer, &mut stats)?;
+            }
             if let Some(w) = writer.take() {
                 let (p, entries, size) = w.finish(self.sealer(), self.backend())?;
                 new_packs.push((p, size, entries));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Modules usable from every layer.
 const LEAVES: &[&str] = &[
-    "error", "id", "crypto", "chunker", "compress", "util", "hostname",
+    "error", "id", "crypto", "chunker", "compress", "lanes", "util", "hostname",
 ];
 
 /// Each layer with the layers (besides the leaves) it may use.

@@ -56,7 +56,14 @@ fn grouped_blobs_read_back_in_any_order_and_store_smaller() {
         .iter()
         .zip(&ids)
         .map(|(b, id)| {
-            opc_store::repo::blob::seal(repo.sealer(), BlobKind::Data, id, b, 1).len() as u64
+            opc_store::repo::blob::seal(
+                repo.sealer(),
+                BlobKind::Data,
+                id,
+                b,
+                opc_store::compress::Codec::plain(1),
+            )
+            .len() as u64
         })
         .sum();
     assert!(

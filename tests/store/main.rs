@@ -19,6 +19,8 @@ mod groups;
 mod index_rebuild;
 /// Key rotation against a process holding the old keyring.
 mod keys;
+/// Vector blobs compressed over their byte lanes (format version 2).
+mod lanes;
 /// Slack, webhook and e-mail notifications reach real peers; failures are bounded.
 mod notify;
 /// Padmé hides exact blob sizes.
