@@ -152,8 +152,12 @@ mutate() {
     echo "$(nproc) cores, $(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo) MiB, $(uname -r)"
 } >"$WORK/versions.txt" 2>&1 || true
 
-for tool in "${TOOLS[@]}"; do
-    for run in $(seq 1 "$RUNS"); do
+# Run k of every tool, then run k+1 of every tool: on a machine whose speed drifts (a VM
+# whose host reclaims memory makes fresh pages slow to fault in for minutes at a time), a
+# slow period then costs one run of several tools, not every run of one tool, and the
+# medians stay comparable.
+for run in $(seq 1 "$RUNS"); do
+    for tool in "${TOOLS[@]}"; do
         log "=== $tool run $run"
         rm -rf "$LIVE" "$REPO" "$WORK/cache" "$RESTORE" "$WORK/export"
         mkdir -p "$WORK/cache"

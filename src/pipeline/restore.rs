@@ -278,11 +278,7 @@ impl<'a> Restorer<'a> {
         mut off: u64,
     ) -> Result<u64> {
         let io = |e| Error::io("writing", dest, e);
-        let mut offsets = Vec::with_capacity(locs.len());
-        for l in locs {
-            offsets.push(off);
-            off += u64::from(l.raw_length);
-        }
+        let offsets = file_offsets(locs, &mut off);
         // Blobs stored near each other are read with one request per run
         // (one round trip each on S3), the runs in parallel.
         crate::repo::blob_runs(locs, self.repo.run_bytes())
@@ -317,19 +313,13 @@ impl<'a> Restorer<'a> {
         let f = File::open(dest).map_err(|e| Error::io("reading back", dest, e))?;
         let mut at = 0u64;
         for ids in node.content.chunks(SEGMENT) {
-            let spans: Vec<(u64, usize)> = self
-                .locations(ids)?
-                .iter()
-                .map(|l| {
-                    let s = (at, l.raw_length as usize);
-                    at += u64::from(l.raw_length);
-                    s
-                })
-                .collect();
+            let locs = self.locations(ids)?;
+            let offsets = file_offsets(&locs, &mut at);
             ids.par_iter()
-                .zip(spans.par_iter())
-                .try_for_each(|(id, (off, len))| {
-                    let mut buf = vec![0u8; *len];
+                .zip(locs.par_iter())
+                .zip(offsets.par_iter())
+                .try_for_each(|((id, loc), off)| {
+                    let mut buf = vec![0u8; loc.raw_length as usize];
                     f.read_exact_at(&mut buf, *off)
                         .map_err(|e| Error::io("reading back", dest, e))?;
                     if self.repo.blob_id(&buf) != *id {
@@ -440,6 +430,18 @@ impl<'a> Restorer<'a> {
                 .unwrap_or_else(|p| p.into_inner()),
         ))
     }
+}
+
+/// The offset in the file of each blob at `locs`, the first at `*at`;
+/// `*at` moves past the last.
+fn file_offsets(locs: &[crate::repo::BlobLocation], at: &mut u64) -> Vec<u64> {
+    locs.iter()
+        .map(|l| {
+            let o = *at;
+            *at += u64::from(l.raw_length);
+            o
+        })
+        .collect()
 }
 
 /// Writes `data` at `off`, leaving 4 KiB blocks of zeros as holes so

@@ -289,10 +289,8 @@ impl<'r> Packer<'r> {
         let full = w.size() >= self.repo.config().pack_target_size;
         s.stats.new_stored_bytes += sealed_len as u64;
         if full {
-            if let Some(oldest) = self.finish_pack(&mut s)? {
-                drop(s);
-                self.complete(oldest)?;
-            }
+            // The lock comes back only to be released here.
+            drop(self.finish_pack(s)?);
         }
         Ok(())
     }
@@ -335,20 +333,15 @@ impl<'r> Packer<'r> {
         self.append(s, sealed.len(), |w| w.add_group(kind, &g.members, &sealed))
     }
 
-    /// Seals the open pack and starts its upload. When [`MAX_UPLOADS`]
-    /// were in flight, returns the oldest for the caller to complete with
-    /// [`Packer::complete`] once it has released the lock.
-    fn finish_pack(&self, s: &mut State) -> Result<Option<Upload>> {
+    /// Seals the open pack (if any) and starts its upload. When more than
+    /// [`MAX_UPLOADS`] are then in flight, the oldest is taken out and
+    /// completed once the lock `s` is released. Returns the lock, retaken
+    /// if it was released.
+    fn finish_pack<'a>(&'a self, mut s: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
         let Some(w) = s.writer.take() else {
-            return Ok(None);
+            return Ok(s);
         };
         let sealed = w.seal(self.repo.sealer())?;
-        let oldest = if s.uploads.len() >= MAX_UPLOADS {
-            s.completing += 1;
-            s.uploads.pop_front()
-        } else {
-            None
-        };
         let backend = self.repo.backend_shared();
         let upload = std::thread::Builder::new()
             .name("opc-upload".into())
@@ -356,21 +349,15 @@ impl<'r> Packer<'r> {
                 let r = sealed.put(backend.as_ref());
                 (sealed, r)
             })
-            .map_err(|e| Error::io("starting an upload of", "a pack", e));
-        match upload {
-            Ok(u) => {
-                s.uploads.push_back(u);
-                s.stats.packs += 1;
-                Ok(oldest)
-            }
-            Err(e) => {
-                if let Some(o) = oldest {
-                    s.uploads.push_front(o);
-                    s.completing -= 1;
-                }
-                Err(e)
-            }
+            .map_err(|e| Error::io("starting an upload of", "a pack", e))?;
+        s.uploads.push_back(upload);
+        s.stats.packs += 1;
+        if s.uploads.len() <= MAX_UPLOADS {
+            return Ok(s);
         }
+        let r;
+        (s, r) = self.complete_oldest(s);
+        r.map(|_| s)
     }
 
     /// Waits for an upload taken out of the queue (counted in
@@ -420,12 +407,7 @@ impl<'r> Packer<'r> {
             let open = std::mem::take(&mut *group.lock().unwrap_or_else(|p| p.into_inner()));
             self.write_group(BlobKind::Data, open, lanes)?;
         }
-        let mut s = self.lock();
-        if let Some(oldest) = self.finish_pack(&mut s)? {
-            drop(s);
-            self.complete(oldest)?;
-            s = self.lock();
-        }
+        let mut s = self.finish_pack(self.lock())?;
         loop {
             if !s.uploads.is_empty() {
                 let r;
