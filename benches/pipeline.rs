@@ -205,6 +205,46 @@ fn compression(c: &mut Criterion) {
     g.finish();
 }
 
+/// float32 values around +-1, as embedding vectors are.
+fn float_bytes(rng: &mut Rng, len: usize) -> Vec<u8> {
+    (0..len / 4)
+        .flat_map(|_| ((rng.next() % 2_000_000) as f32 / 1e6 - 1.0).to_le_bytes())
+        .collect()
+}
+
+fn lanes(c: &mut Criterion) {
+    use opc_store::compress::{compress, Codec};
+    let mut rng = Rng(11);
+    let floats = float_bytes(&mut rng, 4 * MIB);
+    let mut g = c.benchmark_group("lanes");
+    g.throughput(Throughput::Bytes(floats.len() as u64));
+    // The sample decides per blob: it must cost next to nothing.
+    g.bench_function("sample_4MiB_per_1MiB", |b| {
+        b.iter(|| {
+            for chunk in floats.chunks(MIB) {
+                std::hint::black_box(opc_store::lanes::sample(&[chunk]).helps());
+            }
+        })
+    });
+    g.bench_function("split", |b| {
+        b.iter(|| std::hint::black_box(opc_store::lanes::split(&floats)))
+    });
+    let split = opc_store::lanes::split(&floats);
+    g.bench_function("join", |b| {
+        b.iter(|| std::hint::black_box(opc_store::lanes::join(&split)))
+    });
+    for (name, lanes) in [("zstd1_floats", false), ("zstd1_floats_over_lanes", true)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for chunk in floats.chunks(MIB) {
+                    std::hint::black_box(compress(chunk, Codec { level: 1, lanes }));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 fn encryption(c: &mut Criterion) {
     let sealer = Sealer::encrypted(&[7u8; 32]);
     let mut rng = Rng(7);
@@ -281,6 +321,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = chunking, hashing, compression, encryption, write_path
+    targets = chunking, hashing, compression, lanes, encryption, write_path
 }
 criterion_main!(benches);

@@ -271,20 +271,20 @@ fn turned_off_the_database_and_its_wal_are_stored_as_files() {
 
 #[test]
 fn a_database_of_more_pages_than_a_restore_segment_restores_byte_for_byte() {
-    // 512-byte pages, about 12,000 of them: the restore locates and writes
-    // a file's blobs 8,192 at a time, and every page after the first
+    // 512-byte pages, about 80,000 of them: the restore locates and writes
+    // a file's blobs 65,536 at a time, and every page after the first
     // segment must land at its own offset.
     let (env, dir) = sandbox();
     let db = dir.join("big.db");
     python(
         "import sqlite3,sys,random; r=random.Random(7); d=sqlite3.connect(sys.argv[1]); \
          d.execute('pragma page_size=512'); d.execute('create table t(v)'); \
-         [d.execute('insert into t values (?)', (r.randbytes(1200),)) for _ in range(4000)]; \
+         [d.execute('insert into t values (?)', (r.randbytes(1200),)) for _ in range(32000)]; \
          d.commit(); d.close()",
         &db,
     );
     let pages = std::fs::metadata(&db).unwrap().len() / 512;
-    assert!(pages > 10_000, "{pages} pages");
+    assert!(pages > 70_000, "{pages} pages");
     let snap = env.snapshot(&["chromadb"]);
     assert_eq!(snap["snapshot"]["summary"]["sqlite_captured"], 1, "{snap}");
     let target = env.path("r");
