@@ -199,8 +199,10 @@ pub struct InitArgs {
     /// [default: 1]
     #[arg(long, value_name = "LEVEL", value_parser = clap::value_parser!(i32).range(0..=22))]
     pub compression_level: Option<i32>,
-    /// Chunking rule GLOB=MIN/AVG/MAX in KiB, e.g. '*.bin=4/16/64' (repeatable; first match wins;
-    /// without `/` the glob matches file names) [default: *.bin, *.pickle, *.hnsw = 4/16/64]
+    /// Chunking rule GLOB=MIN/AVG/MAX in KiB, e.g. '*.bin=4/16/64', or GLOB=SIZE for fixed
+    /// blocks of SIZE KiB, e.g. 'data_level0.bin=4' (repeatable; first match wins; without `/`
+    /// the glob matches file names) [default: data_level0.bin = 4; *.bin, *.pickle, *.hnsw =
+    /// 4/16/64]
     #[arg(long = "chunk-rule", value_name = "GLOB=MIN/AVG/MAX")]
     pub chunk_rules: Vec<String>,
     /// SQLite pages per chunk for files with an SQLite header, 0 to treat them like other files [default: 1]

@@ -164,6 +164,7 @@ fn for_each_batch(
             let max = page as usize * pages_per_chunk.max(1) as usize;
             (max, batch * PAGE_BATCH_FACTOR, max)
         }
+        ChunkMethod::Fixed { size } => (size as usize, batch * PAGE_BATCH_FACTOR, size as usize),
         ChunkMethod::Cdc(p) => (p.max as usize, batch, (2 * p.avg).min(p.max) as usize),
     };
     let full = batch + max;
@@ -189,7 +190,7 @@ fn for_each_batch(
             // Pages at the page size read from the file's header: later
             // windows do not start with it, and `Chunker::cut` would take
             // them for 4 KiB pages.
-            ChunkMethod::SqlitePages { .. } => {
+            ChunkMethod::SqlitePages { .. } | ChunkMethod::Fixed { .. } => {
                 cuts.extend(
                     (0..filled)
                         .step_by(max)
@@ -368,31 +369,43 @@ mod tests {
         }
     }
 
+    /// Every chunk `for_each_batch` hands out for `data` named `rel`, in
+    /// windows of a few `block`s.
+    fn cut_in_windows(data: &[u8], rel: &[u8], block: usize) -> Vec<Vec<u8>> {
+        let chunker = Chunker::new(ChunkingPolicy::default(), 1).unwrap();
+        let mut got = Vec::new();
+        for_each_batch(
+            &mut Trickle(data, 5000),
+            data.len() as u64,
+            rel,
+            &chunker,
+            // Windows of a few blocks, after PAGE_BATCH_FACTOR.
+            3 * block / PAGE_BATCH_FACTOR + 1,
+            &mut |cs| {
+                got.extend(cs.iter().map(|c| c.to_vec()));
+                Ok(())
+            },
+        )
+        .unwrap_or_else(|_| panic!("reading {}", String::from_utf8_lossy(rel)));
+        got
+    }
+
     #[test]
-    fn database_pages_are_cut_whole_across_windows() {
+    fn database_pages_and_fixed_blocks_are_cut_whole_across_windows() {
         // Pages of other sizes than 4 KiB too: windows after the first do
         // not start with the header that says the page size.
         for page in [512usize, 4096, 8192] {
             let mut db = noise(page * 37 + 100, 9);
             db[..16].copy_from_slice(b"SQLite format 3\0");
             db[16..18].copy_from_slice(&(page as u16).to_be_bytes());
-            let chunker = Chunker::new(ChunkingPolicy::default(), 1).unwrap();
-            let mut got = Vec::new();
-            for_each_batch(
-                &mut Trickle(&db, 5000),
-                db.len() as u64,
-                b"app.db",
-                &chunker,
-                // Windows of a few pages, after PAGE_BATCH_FACTOR.
-                3 * page / PAGE_BATCH_FACTOR + 1,
-                &mut |cs| {
-                    got.extend(cs.iter().map(|c| c.to_vec()));
-                    Ok(())
-                },
-            )
-            .unwrap_or_else(|_| panic!("reading the database"));
             let want: Vec<Vec<u8>> = db.chunks(page).map(<[u8]>::to_vec).collect();
-            assert!(got == want, "{page}-byte pages");
+            assert!(
+                cut_in_windows(&db, b"app.db", page) == want,
+                "{page}-byte pages"
+            );
         }
+        let data = noise(4096 * 37 + 100, 10);
+        let want: Vec<Vec<u8>> = data.chunks(4096).map(<[u8]>::to_vec).collect();
+        assert!(cut_in_windows(&data, b"seg/data_level0.bin", 4096) == want);
     }
 }

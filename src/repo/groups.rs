@@ -103,6 +103,17 @@ impl Repository {
         loc: &BlobLocation,
         sealed: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
+        Ok(self.member_bytes(id, loc, sealed)?.to_vec())
+    }
+
+    /// [`Repository::open_member`] without copying the member out of its
+    /// opened group.
+    pub(super) fn member_bytes(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        sealed: Option<&[u8]>,
+    ) -> Result<BlobBytes> {
         let slot = loc.group.expect("a grouped location");
         let g = self.group_at(id, loc, sealed)?;
         let data = blob::member(
@@ -113,6 +124,28 @@ impl Repository {
             loc.raw_length as usize,
             &|| format!("blob {} in pack {}", id.short(), loc.pack),
         )?;
-        Ok(data.to_vec())
+        let start = slot.inner as usize;
+        let end = start + data.len();
+        Ok(BlobBytes::Member(g, start..end))
+    }
+}
+
+/// A blob's plaintext: its own buffer, or its bytes inside an opened group
+/// shared with the group cache (taking a member out of its group is then
+/// no copy).
+pub enum BlobBytes {
+    /// A blob stored alone.
+    Owned(Vec<u8>),
+    /// A member: its group's plaintext and where in it the member lies.
+    Member(Arc<Vec<u8>>, std::ops::Range<usize>),
+}
+
+impl std::ops::Deref for BlobBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            BlobBytes::Owned(v) => v,
+            BlobBytes::Member(g, r) => &g[r.clone()],
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod blob;
 mod cache;
 pub mod config;
 mod groups;
+pub use groups::BlobBytes;
 pub mod index;
 mod keys;
 mod lock;
@@ -158,6 +159,11 @@ impl Repository {
                 "format version {} is not one this build writes: 1 to {FORMAT_VERSION}",
                 opts.format_version
             )));
+        }
+        if opts.format_version < 2 && !opts.chunking.is_format1() {
+            return Err(Error::Invalid(
+                "fixed-size chunking rules need format version 2; use content-defined rules for a version 1 repository".into(),
+            ));
         }
         // Chunker::new validates the policy before anything is written.
         Chunker::new(opts.chunking.clone(), keys.gear_seed())?;

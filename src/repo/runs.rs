@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::groups::BlobBytes;
 use super::{blob, pack, BlobLocation, Repository};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -83,12 +84,14 @@ impl Repository {
         ids: &[Id],
         locs: &[BlobLocation],
         run: &[usize],
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Vec<BlobBytes>> {
         let Some(&first) = run.first() else {
             return Ok(Vec::new());
         };
         if run.len() == 1 && self.backend.local_dir().is_some() {
-            return Ok(vec![self.read_blob_at(&ids[first], &locs[first])?]);
+            return Ok(vec![BlobBytes::Owned(
+                self.read_blob_at(&ids[first], &locs[first])?,
+            )]);
         }
         let start = run.iter().map(|&i| locs[i].offset).min().unwrap_or(0);
         let end = run
@@ -102,7 +105,12 @@ impl Repository {
             .map(|&i| {
                 let l = &locs[i];
                 let at = (l.offset - start) as usize;
-                self.open_blob_at(&ids[i], l, &bytes[at..at + l.length as usize])
+                let sealed = &bytes[at..at + l.length as usize];
+                if l.group.is_some() {
+                    self.member_bytes(&ids[i], l, Some(sealed))
+                } else {
+                    self.open_blob_at(&ids[i], l, sealed).map(BlobBytes::Owned)
+                }
             })
             .collect()
     }

@@ -79,6 +79,7 @@ fn store(
 fn v1() -> InitOptions {
     InitOptions {
         format_version: 1,
+        chunking: opc_store::chunker::ChunkingPolicy::format1_default(),
         ..cheap_opts()
     }
 }
@@ -192,4 +193,15 @@ fn format_versions_this_build_does_not_write_are_refused() {
         assert!(err.to_string().contains("format version"), "{err}");
         assert!(!path.join("repo.json").exists());
     }
+    // Fixed-size chunking is format 2 too: not written into a version 1 config.
+    let (_tmp, path) = repo_dir();
+    let opts = InitOptions {
+        format_version: 1,
+        ..cheap_opts()
+    };
+    let err = crate::common::init_with(&path, Some(crate::common::PW), &opts)
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("fixed-size chunking"), "{err}");
+    assert!(!path.join("repo.json").exists());
 }

@@ -91,11 +91,23 @@ pub fn run(g: &Global, a: &InitArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Parses `GLOB=MIN/AVG/MAX` (KiB).
+/// Parses `GLOB=MIN/AVG/MAX` (KiB, content-defined) or `GLOB=SIZE` (KiB,
+/// fixed-size blocks).
 fn parse_rule(r: &str) -> Result<ChunkRule> {
     let Some((glob, sizes)) = r.rsplit_once('=') else {
-        bail!("--chunk-rule {r:?}: expected GLOB=MIN/AVG/MAX in KiB, e.g. '*.bin=4/16/64'");
+        bail!("--chunk-rule {r:?}: expected GLOB=MIN/AVG/MAX or GLOB=SIZE in KiB, e.g. '*.bin=4/16/64'");
     };
+    if !sizes.contains('/') {
+        let size = sizes
+            .trim()
+            .parse::<u32>()
+            .map(|k| k.saturating_mul(1024))
+            .with_context(|| format!("--chunk-rule {r:?}: the block size must be whole KiB"))?;
+        return Ok(ChunkRule {
+            glob: glob.to_string(),
+            chunking: ChunkMethod::Fixed { size },
+        });
+    }
     let n: Vec<u32> = sizes
         .split('/')
         .map(|x| x.trim().parse::<u32>().map(|k| k.saturating_mul(1024)))

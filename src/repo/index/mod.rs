@@ -185,10 +185,55 @@ impl Index {
     pub fn lookup_many(&self, ids: &[Id]) -> Result<Vec<Option<BlobLocation>>> {
         let c = self.conn();
         let tx = c.unchecked_transaction().map_err(|e| self.err(e))?;
-        let out = ids
-            .iter()
-            .map(|id| Self::lookup_in(&tx, id).map_err(|e| self.err(e)))
-            .collect::<Result<Vec<_>>>()?;
+        // One statement for the whole batch, and pack ids from a map of
+        // the (few) packs rather than a join per row: a restore looks up
+        // every block of every file.
+        let out = (|| -> rusqlite::Result<Vec<Option<Result<BlobLocation>>>> {
+            let mut packs = std::collections::HashMap::new();
+            let mut st = tx.prepare("SELECT pid, id FROM packs")?;
+            for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))? {
+                let (pid, id) = row?;
+                packs.insert(pid, Id::from_slice(&id));
+            }
+            let mut st = tx.prepare(
+                "SELECT kind, pid, offset, length, raw_length, inner, group_raw
+                 FROM blobs WHERE id = ?1",
+            )?;
+            ids.iter()
+                .map(|id| {
+                    let row = st
+                        .query_row([&id.0[..]], |r| {
+                            let g = slot(r.get(5)?, r.get(6)?);
+                            Ok((
+                                r.get::<_, u8>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                                g,
+                            ))
+                        })
+                        .optional()?;
+                    // A row whose pack is not indexed is not found, as
+                    // the join of `lookup` has it.
+                    let row = row.and_then(|r| packs.get(&r.1).map(|p| (r, *p)));
+                    Ok(
+                        row.map(|((kind, _, offset, length, raw_length, group), pack)| {
+                            Ok(BlobLocation {
+                                kind: BlobKind::from_u8(kind)
+                                    .ok_or_else(|| Error::corrupt("index", "unknown blob kind"))?,
+                                pack: pack.ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
+                                offset,
+                                length,
+                                raw_length,
+                                group,
+                            })
+                        }),
+                    )
+                })
+                .collect()
+        })()
+        .map_err(|e| self.err(e))?;
         tx.finish().map_err(|e| self.err(e))?;
         out.into_iter()
             .map(|x| x.transpose())
