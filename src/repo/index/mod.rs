@@ -185,52 +185,15 @@ impl Index {
     pub fn lookup_many(&self, ids: &[Id]) -> Result<Vec<Option<BlobLocation>>> {
         let c = self.conn();
         let tx = c.unchecked_transaction().map_err(|e| self.err(e))?;
-        // One statement for the whole batch, and pack ids from a map of
-        // the (few) packs rather than a join per row: a restore looks up
-        // every block of every file.
+        // One statement for the whole batch: a restore looks up every block
+        // of every file, and taking a cached statement per row showed in
+        // its profile. (Pack ids stay a join: a map of the packs, read once
+        // per call, costs as much as a call for a small file in a large
+        // repository, and kept longer it could miss another process's pack.)
         let out = (|| -> rusqlite::Result<Vec<Option<Result<BlobLocation>>>> {
-            let mut packs = std::collections::HashMap::new();
-            let mut st = tx.prepare("SELECT pid, id FROM packs")?;
-            for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))? {
-                let (pid, id) = row?;
-                packs.insert(pid, Id::from_slice(&id));
-            }
-            let mut st = tx.prepare(
-                "SELECT kind, pid, offset, length, raw_length, inner, group_raw
-                 FROM blobs WHERE id = ?1",
-            )?;
+            let mut st = tx.prepare(LOOKUP)?;
             ids.iter()
-                .map(|id| {
-                    let row = st
-                        .query_row([&id.0[..]], |r| {
-                            let g = slot(r.get(5)?, r.get(6)?);
-                            Ok((
-                                r.get::<_, u8>(0)?,
-                                r.get::<_, i64>(1)?,
-                                r.get(2)?,
-                                r.get(3)?,
-                                r.get(4)?,
-                                g,
-                            ))
-                        })
-                        .optional()?;
-                    // A row whose pack is not indexed is not found, as
-                    // the join of `lookup` has it.
-                    let row = row.and_then(|r| packs.get(&r.1).map(|p| (r, *p)));
-                    Ok(
-                        row.map(|((kind, _, offset, length, raw_length, group), pack)| {
-                            Ok(BlobLocation {
-                                kind: BlobKind::from_u8(kind)
-                                    .ok_or_else(|| Error::corrupt("index", "unknown blob kind"))?,
-                                pack: pack.ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
-                                offset,
-                                length,
-                                raw_length,
-                                group,
-                            })
-                        }),
-                    )
-                })
+                .map(|id| Self::lookup_with(&mut st, id))
                 .collect()
         })()
         .map_err(|e| self.err(e))?;
@@ -251,10 +214,16 @@ impl Index {
     /// One lookup on `c`; the inner result flags an unreadable row.
     #[allow(clippy::type_complexity)]
     fn lookup_in(c: &Connection, id: &Id) -> rusqlite::Result<Option<Result<BlobLocation>>> {
-        let mut st = c.prepare_cached(
-            "SELECT b.kind, p.id, b.offset, b.length, b.raw_length, b.inner, b.group_raw
-             FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1",
-        )?;
+        let mut st = c.prepare_cached(LOOKUP)?;
+        Self::lookup_with(&mut st, id)
+    }
+
+    /// One lookup with the prepared [`LOOKUP`] statement `st`.
+    #[allow(clippy::type_complexity)]
+    fn lookup_with(
+        st: &mut rusqlite::Statement<'_>,
+        id: &Id,
+    ) -> rusqlite::Result<Option<Result<BlobLocation>>> {
         let row = st
             .query_row([&id.0[..]], |r| {
                 let pack: Vec<u8> = r.get(1)?;
@@ -586,6 +555,10 @@ impl Index {
         &self.path
     }
 }
+
+/// Where a blob is: its row and its pack's id.
+const LOOKUP: &str = "SELECT b.kind, p.id, b.offset, b.length, b.raw_length, b.inner, b.group_raw
+     FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1";
 
 fn insert_pack(
     tx: &rusqlite::Transaction<'_>,
