@@ -301,11 +301,7 @@ impl<'a> Restorer<'a> {
                         write_sparse(f, &blobs[k], offsets[run[k]]).map_err(io)?;
                         blobs[k].len()
                     } else {
-                        let mut joined =
-                            Vec::with_capacity(blobs[k..end].iter().map(|b| b.len()).sum());
-                        for b in &blobs[k..end] {
-                            joined.extend_from_slice(b);
-                        }
+                        let joined = blobs[k..end].concat();
                         write_sparse(f, &joined, offsets[run[k]]).map_err(io)?;
                         joined.len()
                     };

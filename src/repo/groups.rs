@@ -96,18 +96,8 @@ impl Repository {
         Ok(g)
     }
 
-    /// Reads blob `id`, kept in the group at `loc`, and checks it.
-    pub(super) fn open_member(
-        &self,
-        id: &Id,
-        loc: &BlobLocation,
-        sealed: Option<&[u8]>,
-    ) -> Result<Vec<u8>> {
-        Ok(self.member_bytes(id, loc, sealed)?.to_vec())
-    }
-
-    /// [`Repository::open_member`] without copying the member out of its
-    /// opened group.
+    /// Reads blob `id`, kept in the group at `loc`, and checks it; the
+    /// bytes stay in the opened group (no copy).
     pub(super) fn member_bytes(
         &self,
         id: &Id,
@@ -138,6 +128,23 @@ pub enum BlobBytes {
     Owned(Vec<u8>),
     /// A member: its group's plaintext and where in it the member lies.
     Member(Arc<Vec<u8>>, std::ops::Range<usize>),
+}
+
+impl BlobBytes {
+    /// The plaintext as a buffer of its own (a copy only for a member).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            BlobBytes::Owned(v) => v,
+            BlobBytes::Member(g, r) => g[r].to_vec(),
+        }
+    }
+}
+
+// Lets `[BlobBytes]::concat()` join blobs that follow each other in a file.
+impl std::borrow::Borrow<[u8]> for BlobBytes {
+    fn borrow(&self) -> &[u8] {
+        self
+    }
 }
 
 impl std::ops::Deref for BlobBytes {

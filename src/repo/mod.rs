@@ -439,8 +439,14 @@ impl Repository {
 
     /// Reads a blob from a known location.
     pub fn read_blob_at(&self, id: &Id, loc: &BlobLocation) -> Result<Vec<u8>> {
+        Ok(self.blob_bytes_at(id, loc)?.into_vec())
+    }
+
+    /// [`Repository::read_blob_at`] without copying a member out of its
+    /// opened group.
+    pub(crate) fn blob_bytes_at(&self, id: &Id, loc: &BlobLocation) -> Result<BlobBytes> {
         if loc.group.is_some() {
-            return self.open_member(id, loc, None);
+            return self.member_bytes(id, loc, None);
         }
         let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
         self.open_blob_at(id, loc, &sealed)

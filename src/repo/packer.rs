@@ -80,6 +80,13 @@ fn lanes_allowed(repo: &Repository) -> bool {
     repo.config().version >= LANES_SINCE_VERSION && repo.config().compression_level > 0
 }
 
+/// Whether `parts` (pieces of one stream) should be compressed over their
+/// lanes in `repo`: the packer and repack must choose alike, so a repacked
+/// member lands in the same kind of group it was first stored in.
+pub(super) fn takes_lanes(repo: &Repository, parts: &[&[u8]]) -> bool {
+    lanes_allowed(repo) && crate::lanes::sample(parts).helps()
+}
+
 /// Seals the concatenated plaintexts of a group at the repository's
 /// group level, over their lanes when `lanes` and the repository allows.
 pub(super) fn seal_group(repo: &Repository, kind: BlobKind, data: &[u8], lanes: bool) -> Vec<u8> {
@@ -178,7 +185,7 @@ impl<'r> Packer<'r> {
         let indexed = self.repo.index().contains_many(&ids)?;
         // One sample for the whole batch: its small chunks are pieces of
         // one stream, too small to be told apart one by one.
-        let lanes = self.lanes && crate::lanes::sample(chunks).helps();
+        let lanes = self.lanes && takes_lanes(self.repo, chunks);
         chunks
             .par_iter()
             .zip(ids.par_iter())
@@ -237,7 +244,7 @@ impl<'r> Packer<'r> {
             self.count_dup(data.len());
             return Ok(false);
         }
-        let own_lanes = || self.lanes && crate::lanes::sample(&[data]).helps();
+        let own_lanes = || self.lanes && takes_lanes(self.repo, &[data]);
         if kind == BlobKind::Data && !data.is_empty() && data.len() <= GROUP_MEMBER_MAX {
             let lanes = batch_lanes.unwrap_or_else(own_lanes);
             return self.add_to_group(kind, id, data, lanes);

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 
 use super::pack::{pack_name, PackEntry, PackWriter};
-use super::packer::{seal_group, GROUP_TARGET};
+use super::packer::{seal_group, takes_lanes, GROUP_TARGET};
 use super::{blob, BlobLocation, Repository};
 use crate::error::Result;
 use crate::id::{BlobKind, Id};
@@ -101,7 +101,7 @@ impl Repository {
                         // is read once, then found in the read cache.
                         let g = self.group_at(id, loc, None)?;
                         let data = member_of(self, &g, id, loc, slot)?;
-                        let lanes = crate::lanes::sample(&[data]).helps();
+                        let lanes = takes_lanes(self, &[data]);
                         let group = &mut groups[usize::from(lanes)];
                         group.0.push((*id, loc.raw_length));
                         group.1.extend_from_slice(data);

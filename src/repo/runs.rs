@@ -89,9 +89,7 @@ impl Repository {
             return Ok(Vec::new());
         };
         if run.len() == 1 && self.backend.local_dir().is_some() {
-            return Ok(vec![BlobBytes::Owned(
-                self.read_blob_at(&ids[first], &locs[first])?,
-            )]);
+            return Ok(vec![self.blob_bytes_at(&ids[first], &locs[first])?]);
         }
         let start = run.iter().map(|&i| locs[i].offset).min().unwrap_or(0);
         let end = run
@@ -105,12 +103,7 @@ impl Repository {
             .map(|&i| {
                 let l = &locs[i];
                 let at = (l.offset - start) as usize;
-                let sealed = &bytes[at..at + l.length as usize];
-                if l.group.is_some() {
-                    self.member_bytes(&ids[i], l, Some(sealed))
-                } else {
-                    self.open_blob_at(&ids[i], l, sealed).map(BlobBytes::Owned)
-                }
+                self.open_blob_at(&ids[i], l, &bytes[at..at + l.length as usize])
             })
             .collect()
     }
@@ -140,15 +133,16 @@ impl Repository {
             })
     }
 
-    /// Authenticates and decompresses the sealed bytes of a blob.
+    /// Authenticates and decompresses the sealed bytes of a blob (for a
+    /// member, of its group).
     pub(super) fn open_blob_at(
         &self,
         id: &Id,
         loc: &BlobLocation,
         sealed: &[u8],
-    ) -> Result<Vec<u8>> {
+    ) -> Result<BlobBytes> {
         if loc.group.is_some() {
-            return self.open_member(id, loc, Some(sealed));
+            return self.member_bytes(id, loc, Some(sealed));
         }
         blob::open(
             &self.sealer,
@@ -159,6 +153,7 @@ impl Repository {
             loc.raw_length as usize,
             &|| format!("blob {} in pack {}", id.short(), loc.pack),
         )
+        .map(BlobBytes::Owned)
     }
 
     /// Bytes `start..end` of the pack of `loc`, and the pack offset where

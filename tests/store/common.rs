@@ -33,6 +33,12 @@ pub fn init(path: &Path, opts: &InitOptions) -> Repository {
     init_with(path, pw, opts).expect("init")
 }
 
+/// The ids of every pack the index of `repo` lists.
+pub fn pack_ids(repo: &Repository) -> Vec<opc_store::id::Id> {
+    let packs = repo.index().packs().expect("packs");
+    packs.into_iter().map(|p| p.0).collect()
+}
+
 pub fn open(path: &Path) -> Repository {
     open_with(path, Some(PW)).expect("open")
 }

@@ -97,13 +97,7 @@ fn repack_keeps_only_the_used_members_of_a_group() {
     let repo = init(&path, &cheap_opts());
     let blobs = small_blobs();
     let (ids, _) = store(&repo, &blobs);
-    let old: Vec<Id> = repo
-        .index()
-        .packs()
-        .unwrap()
-        .into_iter()
-        .map(|p| p.0)
-        .collect();
+    let old = crate::common::pack_ids(&repo);
     let keep: HashSet<Id> = ids.iter().step_by(3).copied().collect();
     let stats = repo.repack(&old, &[], &keep, &|| {}).unwrap();
     assert_eq!(stats.blobs_copied as usize, keep.len());
