@@ -20,14 +20,16 @@ mod restore;
 mod sanitize;
 
 mod scan;
+mod sparse;
 
 pub use archive::{ArchiveResult, Archiver};
 pub use preview::{preview, Preview};
 pub use restore::{RestoreOptions, RestoreStats, Restorer};
 
 pub use file::{store_stream, StreamError, WINDOW_BATCH};
-pub use restore::{set_mtime, write_sparse};
+pub use restore::set_mtime;
 pub use scan::scan_totals;
+pub use sparse::{write_sparse, write_sparse_parts};
 
 /// Plaintext bytes `copy` groups into one batch of blobs to store.
 pub const BATCH_BYTES: usize = 8 * 1024 * 1024;

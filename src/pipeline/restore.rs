@@ -20,6 +20,7 @@ use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use rayon::prelude::*;
 
+use super::sparse::write_sparse_parts;
 use super::Progress;
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -297,14 +298,9 @@ impl<'a> Restorer<'a> {
                     while end < run.len() && run[end] == run[end - 1] + 1 {
                         end += 1;
                     }
-                    let bytes = if end - k == 1 {
-                        write_sparse(f, &blobs[k], offsets[run[k]]).map_err(io)?;
-                        blobs[k].len()
-                    } else {
-                        let joined = blobs[k..end].concat();
-                        write_sparse(f, &joined, offsets[run[k]]).map_err(io)?;
-                        joined.len()
-                    };
+                    let parts: Vec<&[u8]> = blobs[k..end].iter().map(|b| &b[..]).collect();
+                    write_sparse_parts(f, &parts, offsets[run[k]]).map_err(io)?;
+                    let bytes: usize = parts.iter().map(|p| p.len()).sum();
                     self.progress.advance(0, bytes as u64);
                     k = end;
                 }
@@ -446,30 +442,6 @@ fn file_offsets(locs: &[crate::repo::BlobLocation], at: &mut u64) -> Vec<u64> {
             o
         })
         .collect()
-}
-
-/// Writes `data` at `off`, leaving 4 KiB blocks of zeros as holes so
-/// sparse files stay sparse (the file is extended by `set_len` at the end).
-pub fn write_sparse(f: &File, data: &[u8], off: u64) -> std::io::Result<()> {
-    const BLOCK: usize = 4096;
-    let mut start = 0;
-    while start < data.len() {
-        // Skip a run of zero blocks.
-        let mut i = start;
-        while i < data.len() && data[i..(i + BLOCK).min(data.len())].iter().all(|&b| b == 0) {
-            i = (i + BLOCK).min(data.len());
-        }
-        // Then write the following run of non-zero blocks in one call.
-        let mut j = i;
-        while j < data.len() && !data[j..(j + BLOCK).min(data.len())].iter().all(|&b| b == 0) {
-            j = (j + BLOCK).min(data.len());
-        }
-        if j > i {
-            f.write_all_at(&data[i..j], off + i as u64)?;
-        }
-        start = j.max(i);
-    }
-    Ok(())
 }
 
 fn set_times(dest: &Path, node: &Node) -> Result<()> {

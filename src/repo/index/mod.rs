@@ -190,13 +190,23 @@ impl Index {
         // its profile. (Pack ids stay a join: a map of the packs, read once
         // per call, costs as much as a call for a small file in a large
         // repository, and kept longer it could miss another process's pack.)
-        let out = (|| -> rusqlite::Result<Vec<Option<Result<BlobLocation>>>> {
+        // Probed in id order: consecutive probes then walk the B-tree's
+        // leaves in order, each leaf read into the page cache once per
+        // batch, not once per probe that lands on it (a file's block ids
+        // are random; its 65,536-block segment covers most leaves).
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by_key(|&i| &ids[i].0);
+        let mut found: Vec<Option<Result<BlobLocation>>> = Vec::new();
+        found.resize_with(ids.len(), || None);
+        (|| -> rusqlite::Result<()> {
             let mut st = tx.prepare(LOOKUP)?;
-            ids.iter()
-                .map(|id| Self::lookup_with(&mut st, id))
-                .collect()
+            for i in order {
+                found[i] = Self::lookup_with(&mut st, &ids[i])?;
+            }
+            Ok(())
         })()
         .map_err(|e| self.err(e))?;
+        let out = found;
         tx.finish().map_err(|e| self.err(e))?;
         out.into_iter()
             .map(|x| x.transpose())
@@ -226,7 +236,8 @@ impl Index {
     ) -> rusqlite::Result<Option<Result<BlobLocation>>> {
         let row = st
             .query_row([&id.0[..]], |r| {
-                let pack: Vec<u8> = r.get(1)?;
+                // Read in place: no allocation per probe.
+                let pack = Id::from_slice(r.get_ref(1)?.as_blob()?);
                 let g = slot(r.get(5)?, r.get(6)?);
                 Ok((r.get::<_, u8>(0)?, pack, r.get(2)?, r.get(3)?, r.get(4)?, g))
             })
@@ -235,8 +246,7 @@ impl Index {
             Ok(BlobLocation {
                 kind: BlobKind::from_u8(kind)
                     .ok_or_else(|| Error::corrupt("index", "unknown blob kind"))?,
-                pack: Id::from_slice(&pack)
-                    .ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
+                pack: pack.ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
                 offset,
                 length,
                 raw_length,
