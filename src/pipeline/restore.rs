@@ -214,15 +214,20 @@ impl<'a> Restorer<'a> {
             .map_err(io)?;
         // Every blob located and the sizes added up before anything is
         // written: a snapshot that lacks a blob or disagrees with itself
-        // fails with an empty file, not a wrong one. The first segment's
-        // locations serve the writing too (most files have one segment).
+        // fails with an empty file, not a wrong one. A file of one segment
+        // (most) is located once; a larger one is summed first, then
+        // located a segment at a time, so only one segment's locations are
+        // ever held.
+        let one = node.content.len() <= SEGMENT;
         let mut first = None;
-        let mut off = 0u64;
-        for ids in node.content.chunks(SEGMENT) {
-            let locs = self.locations(ids)?;
-            off += locs.iter().map(|l| u64::from(l.raw_length)).sum::<u64>();
-            first.get_or_insert(locs);
-        }
+        let off = if one {
+            let locs = self.repo.index().locate_all(&node.content)?;
+            let total = locs.iter().map(|l| u64::from(l.raw_length)).sum();
+            first = Some(locs);
+            total
+        } else {
+            self.repo.index().raw_total(&node.content)?
+        };
         if off != node.size {
             return Err(Error::corrupt(
                 format!("file {}", dest.display()),
@@ -239,7 +244,7 @@ impl<'a> Restorer<'a> {
         for ids in node.content.chunks(SEGMENT) {
             let locs = match first.take() {
                 Some(l) => l,
-                None => self.locations(ids)?,
+                None => self.repo.index().locate_all(ids)?,
             };
             at = self.write_segment(&f, dest, ids, &locs, at)?;
         }
@@ -261,15 +266,6 @@ impl<'a> Restorer<'a> {
         }
         self.progress.advance(1, 0);
         Ok(())
-    }
-
-    /// Where each blob of a file is, in order.
-    fn locations(&self, ids: &[Id]) -> Result<Vec<crate::repo::BlobLocation>> {
-        let found = self.repo.index().lookup_many(ids)?;
-        ids.iter()
-            .zip(found)
-            .map(|(id, l)| l.ok_or_else(|| Error::MissingBlob(id.to_hex())))
-            .collect()
     }
 
     /// Writes the blobs `ids` (found at `locs`) of a file from offset `off`
@@ -313,7 +309,7 @@ impl<'a> Restorer<'a> {
         let f = File::open(dest).map_err(|e| Error::io("reading back", dest, e))?;
         let mut at = 0u64;
         for ids in node.content.chunks(SEGMENT) {
-            let locs = self.locations(ids)?;
+            let locs = self.repo.index().locate_all(ids)?;
             let offsets = file_offsets(&locs, &mut at);
             ids.par_iter()
                 .zip(locs.par_iter())

@@ -182,3 +182,50 @@ fn unreadable_index_file_is_replaced_on_open() {
     assert!(state(&repo) == want, "index rebuilt from garbage differs");
     check_blobs(&repo, &blobs);
 }
+
+#[test]
+fn batch_lookups_answer_in_the_order_asked() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &several_packs());
+    let packer = repo.packer();
+    let data: Vec<Vec<u8>> = (0..40)
+        .map(|i| random_bytes(i, 1000 + i as usize))
+        .collect();
+    let ids: Vec<Id> = data
+        .iter()
+        .map(|d| packer.add(BlobKind::Data, d).unwrap())
+        .collect();
+    packer.flush().unwrap();
+    // Reversed, with repeats and an unknown id in the middle.
+    let unknown = Id([7; 32]);
+    let mut ask: Vec<Id> = ids.iter().rev().copied().collect();
+    ask.extend_from_slice(&ids[..3]);
+    ask.insert(10, unknown);
+    let one_by_one: Vec<Option<BlobLocation>> = ask
+        .iter()
+        .map(|id| repo.index().lookup(id).unwrap())
+        .collect();
+    assert_eq!(repo.index().lookup_many(&ask).unwrap(), one_by_one);
+    assert!(one_by_one[10].is_none() && one_by_one.iter().filter(|l| l.is_none()).count() == 1);
+
+    let known: Vec<Id> = ask.iter().copied().filter(|id| *id != unknown).collect();
+    let locs = repo.index().locate_all(&known).unwrap();
+    let want: u64 = known
+        .iter()
+        .map(|id| data[ids.iter().position(|x| x == id).unwrap()].len() as u64)
+        .sum();
+    assert_eq!(
+        locs.iter().map(|l| u64::from(l.raw_length)).sum::<u64>(),
+        want
+    );
+    assert_eq!(repo.index().raw_total(&known).unwrap(), want);
+    for f in [
+        repo.index().locate_all(&ask).map(|_| ()),
+        repo.index().raw_total(&ask).map(|_| ()),
+    ] {
+        match f {
+            Err(opc_store::Error::MissingBlob(s)) => assert_eq!(s, unknown.to_hex()),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -183,34 +183,69 @@ impl Index {
     /// Where each of `ids` is stored (`None` when not), in one read
     /// transaction.
     pub fn lookup_many(&self, ids: &[Id]) -> Result<Vec<Option<BlobLocation>>> {
-        let c = self.conn();
-        let tx = c.unchecked_transaction().map_err(|e| self.err(e))?;
         // One statement for the whole batch: a restore looks up every block
         // of every file, and taking a cached statement per row showed in
         // its profile. (Pack ids stay a join: a map of the packs, read once
         // per call, costs as much as a call for a small file in a large
         // repository, and kept longer it could miss another process's pack.)
-        // Probed in id order: consecutive probes then walk the B-tree's
-        // leaves in order, each leaf read into the page cache once per
-        // batch, not once per probe that lands on it (a file's block ids
-        // are random; its 65,536-block segment covers most leaves).
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_unstable_by_key(|&i| &ids[i].0);
-        let mut found: Vec<Option<Result<BlobLocation>>> = Vec::new();
-        found.resize_with(ids.len(), || None);
-        (|| -> rusqlite::Result<()> {
-            let mut st = tx.prepare(LOOKUP)?;
-            for i in order {
-                found[i] = Self::lookup_with(&mut st, &ids[i])?;
-            }
+        let mut out = vec![None; ids.len()];
+        self.probe_sorted(LOOKUP, ids, |i, st| {
+            out[i] = Self::lookup_with(st, &ids[i])
+                .map_err(|e| self.err(e))?
+                .transpose()?;
             Ok(())
-        })()
-        .map_err(|e| self.err(e))?;
-        let out = found;
-        tx.finish().map_err(|e| self.err(e))?;
-        out.into_iter()
-            .map(|x| x.transpose())
-            .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(out)
+    }
+
+    /// Where each of `ids` is, in their order; a missing one is an error.
+    pub fn locate_all(&self, ids: &[Id]) -> Result<Vec<BlobLocation>> {
+        let found = self.lookup_many(ids)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, l) in ids.iter().zip(found) {
+            out.push(l.ok_or_else(|| Error::MissingBlob(id.to_hex()))?);
+        }
+        Ok(out)
+    }
+
+    /// The sum of the plaintext lengths of `ids` (each counted as often as
+    /// it is listed), without keeping their locations: a restore checks a
+    /// large file's size before writing it a segment at a time.
+    pub fn raw_total(&self, ids: &[Id]) -> Result<u64> {
+        let mut total = 0u64;
+        self.probe_sorted(RAW_LENGTH, ids, |i, st| {
+            let len: Option<u64> = st
+                .query_row([&ids[i].0[..]], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))?;
+            total += len.ok_or_else(|| Error::MissingBlob(ids[i].to_hex()))?;
+            Ok(())
+        })?;
+        Ok(total)
+    }
+
+    /// Runs `each(i, statement)` for every index into `ids`, in id order,
+    /// with `sql` prepared once, in one read transaction. Probed in id
+    /// order, consecutive probes walk the B-tree's leaves in order: each
+    /// leaf is read into the page cache once per batch, not once per probe
+    /// that lands on it (a file's block ids are random).
+    fn probe_sorted(
+        &self,
+        sql: &str,
+        ids: &[Id],
+        mut each: impl FnMut(usize, &mut rusqlite::Statement<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| &ids[i as usize].0);
+        let c = self.conn();
+        let tx = c.unchecked_transaction().map_err(|e| self.err(e))?;
+        {
+            let mut st = tx.prepare(sql).map_err(|e| self.err(e))?;
+            for i in order {
+                each(i as usize, &mut st)?;
+            }
+        }
+        tx.finish().map_err(|e| self.err(e))
     }
 
     /// Where a blob is stored.
@@ -567,6 +602,8 @@ impl Index {
 }
 
 /// Where a blob is: its row and its pack's id.
+const RAW_LENGTH: &str = "SELECT raw_length FROM blobs WHERE id = ?1";
+
 const LOOKUP: &str = "SELECT b.kind, p.id, b.offset, b.length, b.raw_length, b.inner, b.group_raw
      FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1";
 
