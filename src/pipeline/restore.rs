@@ -214,20 +214,20 @@ impl<'a> Restorer<'a> {
             .map_err(io)?;
         // Every blob located and the sizes added up before anything is
         // written: a snapshot that lacks a blob or disagrees with itself
-        // fails with an empty file, not a wrong one. A file of one segment
-        // (most) is located once; a larger one is summed first, then
-        // located a segment at a time, so only one segment's locations are
-        // ever held.
-        let one = node.content.len() <= SEGMENT;
-        let mut first = None;
-        let off = if one {
-            let locs = self.repo.index().locate_all(&node.content)?;
-            let total = locs.iter().map(|l| u64::from(l.raw_length)).sum();
-            first = Some(locs);
-            total
-        } else {
-            self.repo.index().raw_total(&node.content)?
-        };
+        // fails with an empty file, not a wrong one. The first segment's
+        // locations serve the writing too (most files have one segment);
+        // the others are only summed here (no locations kept), so one
+        // segment's locations are held at a time.
+        let mut segments = node.content.chunks(SEGMENT);
+        let locs = self
+            .repo
+            .index()
+            .locate_all(segments.next().unwrap_or_default())?;
+        let mut off: u64 = locs.iter().map(|l| u64::from(l.raw_length)).sum();
+        for ids in segments {
+            off += self.repo.index().raw_total(ids)?;
+        }
+        let mut first = Some(locs);
         if off != node.size {
             return Err(Error::corrupt(
                 format!("file {}", dest.display()),
