@@ -225,7 +225,8 @@ impl Index {
     }
 
     /// Runs `each(i, statement)` for every index into `ids`, in id order,
-    /// with `sql` prepared once, in one read transaction. Probed in id
+    /// with `sql` prepared once, in one read transaction (when there is
+    /// more than one id, so that all see the same index). Probed in id
     /// order, consecutive probes walk the B-tree's leaves in order: each
     /// leaf is read into the page cache once per batch, not once per probe
     /// that lands on it (a file's block ids are random).
@@ -618,9 +619,10 @@ impl Index {
     }
 }
 
-/// Where a blob is: its row and its pack's id.
+/// A blob's plaintext length.
 const RAW_LENGTH: &str = "SELECT raw_length FROM blobs WHERE id = ?1";
 
+/// Where a blob is: its row and its pack's id.
 const LOOKUP: &str = "SELECT b.kind, p.id, b.offset, b.length, b.raw_length, b.inner, b.group_raw
      FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1";
 
