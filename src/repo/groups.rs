@@ -140,13 +140,6 @@ impl BlobBytes {
     }
 }
 
-// Lets `[BlobBytes]::concat()` join blobs that follow each other in a file.
-impl std::borrow::Borrow<[u8]> for BlobBytes {
-    fn borrow(&self) -> &[u8] {
-        self
-    }
-}
-
 impl std::ops::Deref for BlobBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
