@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::pipeline::Progress;
 use crate::repo::Repository;
-use crate::snapshot::{self as snap, NodeKind, Tree};
+use crate::snapshot::{self as snap, read_list, Node, NodeKind, Tree};
 
 /// How much data to read.
 #[derive(Clone, Debug, PartialEq)]
@@ -208,7 +208,7 @@ pub fn check(repo: &Repository, read: &ReadData, progress: &dyn Progress) -> Res
             if let Some(t) = root.subtree {
                 walker.walk(&t, sid, part.name.clone());
             } else if root.kind == NodeKind::File {
-                walker.file(&root.content, sid, &part.name);
+                walker.file(&root, sid, &part.name);
             }
         }
     }
@@ -290,7 +290,7 @@ impl Walker<'_> {
             let child = format!("{path}/{}", String::from_utf8_lossy(&n.name));
             match (n.kind, n.subtree) {
                 (NodeKind::Dir, Some(t)) => ok &= self.walk(&t, sid, child),
-                (NodeKind::File, _) => ok &= self.file(&n.content, sid, &child),
+                (NodeKind::File, _) => ok &= self.file(n, sid, &child),
                 _ => {}
             }
         }
@@ -300,13 +300,45 @@ impl Walker<'_> {
         ok
     }
 
-    fn file(&mut self, content: &[Id], sid: &Id, path: &str) -> bool {
+    fn file(&mut self, n: &Node, sid: &Id, path: &str) -> bool {
+        let mut ok = self.blobs(&n.content, sid, path);
+        for list in &n.lists {
+            ok &= self.list(list, sid, path);
+        }
+        ok
+    }
+
+    fn blobs(&mut self, ids: &[Id], sid: &Id, path: &str) -> bool {
         let mut ok = true;
-        for id in content {
+        for id in ids {
             if let Some(p) = self.blob_problem(id) {
                 self.record(p, sid, path);
                 ok = false;
             }
+        }
+        ok
+    }
+
+    /// Checks a content list and its blobs; a clean list (unchanged files
+    /// share theirs between snapshots) is read once.
+    fn list(&mut self, list: &Id, sid: &Id, path: &str) -> bool {
+        if self.clean.contains(list) {
+            return true;
+        }
+        if let Some(p) = self.blob_problem(list) {
+            self.record(format!("{p} (a content list)"), sid, path);
+            return false;
+        }
+        let ids = match read_list(self.repo, list) {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.record(e.to_string(), sid, path);
+                return false;
+            }
+        };
+        let ok = self.blobs(&ids, sid, path);
+        if ok {
+            self.clean.insert(*list);
         }
         ok
     }

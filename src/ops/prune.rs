@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::pipeline::Progress;
 use crate::repo::{RepoLock, Repository};
-use crate::snapshot::{self as snap, NodeKind, Tree};
+use crate::snapshot::{self as snap, read_list, NodeKind, Tree};
 
 /// How to prune.
 #[derive(Clone, Debug)]
@@ -165,9 +165,24 @@ fn mark(repo: &Repository, report: &mut PruneReport) -> Result<HashSet<Id>> {
                     stack.push(st);
                 }
                 if n.kind == NodeKind::File {
-                    for id in n.content {
-                        if used.insert(id) && !repo.has_blob(&id)? {
-                            return Err(missing(&id, sid));
+                    for id in &n.content {
+                        if used.insert(*id) && !repo.has_blob(id)? {
+                            return Err(missing(id, sid));
+                        }
+                    }
+                    // A list already marked was walked with the file that
+                    // first named it: its blobs are marked.
+                    for list in &n.lists {
+                        if !used.insert(*list) {
+                            continue;
+                        }
+                        if repo.blob_kind(list)? != Some(BlobKind::Tree) {
+                            return Err(missing(list, sid));
+                        }
+                        for id in read_list(repo, list)? {
+                            if used.insert(id) && !repo.has_blob(&id)? {
+                                return Err(missing(&id, sid));
+                            }
                         }
                     }
                 }

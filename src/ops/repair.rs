@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::id::{BlobKind, Id};
 use crate::pipeline::Progress;
 use crate::repo::{Packer, RepoLock, Repository};
-use crate::snapshot::{self as snap, NodeKind, Part, Snapshot, Tree};
+use crate::snapshot::{self as snap, read_list, Node, NodeKind, Part, Snapshot, Tree};
 
 /// One rewritten snapshot.
 #[derive(Clone, Debug, Serialize)]
@@ -177,6 +177,30 @@ impl Rewriter<'_, '_> {
         self.repo.has_blob(id)
     }
 
+    /// Whether every blob of a file is stored, its content lists included
+    /// (a list that is missing or does not decode makes the file lost).
+    fn file_readable(&self, n: &Node) -> Result<bool> {
+        for b in &n.content {
+            if !self.readable(b)? {
+                return Ok(false);
+            }
+        }
+        for list in &n.lists {
+            if !self.readable(list)? {
+                return Ok(false);
+            }
+            let Ok(ids) = read_list(self.repo, list) else {
+                return Ok(false);
+            };
+            for b in &ids {
+                if !self.readable(b)? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// The tree rewritten without unreadable entries; `None` when the tree
     /// itself cannot be read.
     fn tree(&mut self, id: &Id, path: &str) -> Result<Option<Id>> {
@@ -215,16 +239,10 @@ impl Rewriter<'_, '_> {
                         continue;
                     }
                 },
-                (NodeKind::File, _) => {
-                    let mut ok = true;
-                    for b in &n.content {
-                        ok &= self.readable(b)?;
-                    }
-                    if !ok {
-                        self.removed.push(child);
-                        changed = true;
-                        continue;
-                    }
+                (NodeKind::File, _) if !self.file_readable(&n)? => {
+                    self.removed.push(child);
+                    changed = true;
+                    continue;
                 }
                 _ => {}
             }

@@ -41,6 +41,7 @@ fn synthetic_dir(name: &[u8], tree: Id, mtime_ns: i64) -> Node {
         nlink: 1,
         size: 0,
         content: vec![],
+        lists: vec![],
         subtree: Some(tree),
         target: None,
         rdev: 0,

@@ -18,7 +18,9 @@ use super::Progress;
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::repo::{Packer, Repository};
-use crate::snapshot::{Node, NodeKind, PartPath, PartSanitize, Summary, Tree};
+use crate::snapshot::{
+    for_each_segment, Content, Node, NodeKind, PartPath, PartSanitize, Summary, Tree,
+};
 use crate::source::dbpage::PageStream;
 use crate::source::sanitize::Sanitizer;
 use crate::source::sqlite::{consistent_copy, scratch_dir, sidecars_quiet, CaptureGuard};
@@ -55,7 +57,7 @@ pub struct Archiver<'a> {
     // The first repository error: it ends the walk and fails the snapshot.
     fatal: Mutex<Option<Error>>,
     // Content of multiply-linked inodes already stored in this run.
-    hardlinks: Mutex<HashMap<(u64, u64), Vec<Id>>>,
+    hardlinks: Mutex<HashMap<(u64, u64), Content>>,
     sanitize: Option<SanitizeCtx>,
     // Where database copies go; made (and cleaned) at the first database.
     scratch: std::sync::OnceLock<PathBuf>,
@@ -201,21 +203,43 @@ impl<'a> Archiver<'a> {
             .filter(|n| n.kind == NodeKind::File)
             .flat_map(|n| n.content.iter().copied())
             .collect();
-        if ids.is_empty() {
-            return Some(tree);
+        let mut lost: HashSet<Id> = HashSet::new();
+        if !ids.is_empty() {
+            let known = self.repo.index().contains_many(&ids).ok()?;
+            lost.extend(
+                ids.into_iter()
+                    .zip(known)
+                    .filter_map(|(id, k)| (!k).then_some(id)),
+            );
         }
-        let known = self.repo.index().contains_many(&ids).ok()?;
-        if known.contains(&false) {
-            let lost: HashSet<Id> = ids
-                .into_iter()
-                .zip(known)
-                .filter_map(|(id, k)| (!k).then_some(id))
-                .collect();
-            tree.nodes.retain(|n| {
-                n.kind != NodeKind::File || !n.content.iter().any(|c| lost.contains(c))
-            });
-        }
+        // Files stored in lists are checked a list at a time, so memory
+        // stays at one list's ids whatever their size.
+        tree.nodes.retain(|n| {
+            if n.kind != NodeKind::File {
+                return true;
+            }
+            if n.content.iter().any(|c| lost.contains(c)) {
+                return false;
+            }
+            n.lists.is_empty() || self.all_indexed(n)
+        });
         Some(tree)
+    }
+
+    /// Whether every blob of a file stored in lists is in the index.
+    fn all_indexed(&self, n: &Node) -> bool {
+        let index = self.repo.index();
+        let lists = index.contains_many(&n.lists);
+        if !lists.is_ok_and(|k| !k.contains(&false)) {
+            return false;
+        }
+        for_each_segment(self.repo, n, |ids| {
+            if index.contains_many(ids)?.contains(&false) {
+                return Err(Error::MissingBlob("a blob of a content list".into()));
+            }
+            Ok(())
+        })
+        .is_ok()
     }
 
     /// One entry; `None` when it was skipped with a warning. `rel` is the
@@ -304,7 +328,7 @@ impl<'a> Archiver<'a> {
         Ok(())
     }
 
-    fn unchanged(&self, node: &Node, parent: Option<&Node>) -> Option<Vec<Id>> {
+    fn unchanged(&self, node: &Node, parent: Option<&Node>) -> Option<Content> {
         let p = parent?;
         let same = p.kind == NodeKind::File
             && p.size == node.size
@@ -313,7 +337,7 @@ impl<'a> Archiver<'a> {
             && p.inode == node.inode;
         // Entries whose blobs are lost were dropped from the parent tree
         // when it was loaded (see `parent_tree`).
-        same.then(|| p.content.clone())
+        same.then(|| Content::of(p))
     }
 
     /// Stores a database read page by page at one commit; `None` when that
@@ -341,8 +365,8 @@ impl<'a> Archiver<'a> {
             &|n| self.progress.advance(0, n),
         );
         match stored {
-            Ok((ids, bytes)) => Ok(Some(FileContent {
-                ids,
+            Ok((content, bytes)) => Ok(Some(FileContent {
+                content,
                 bytes,
                 changed: false,
             })),
@@ -430,9 +454,9 @@ impl<'a> Archiver<'a> {
             .then(|| self.unchanged(node, parent))
             .flatten()
             .filter(|_| !sqlite || sidecars_quiet(path, node.mtime_ns));
-        if let Some(ids) = unchanged {
-            node.content = ids;
-        } else if let Some(ids) = (node.nlink > 1)
+        if let Some(c) = unchanged {
+            c.store_in(node);
+        } else if let Some(c) = (node.nlink > 1)
             .then(|| {
                 self.hardlinks
                     .lock()
@@ -442,7 +466,7 @@ impl<'a> Archiver<'a> {
             })
             .flatten()
         {
-            node.content = ids;
+            c.store_in(node);
         } else {
             let fc = match self.read_content(path, rel, sqlite) {
                 Ok(fc) => fc,
@@ -450,7 +474,7 @@ impl<'a> Archiver<'a> {
                 Err(FileError::Repo(e)) => return Err(self.stop(e)),
             };
             node.size = fc.bytes;
-            node.content = fc.ids;
+            fc.content.store_in(node);
             self.count(|s| {
                 s.files_read += 1;
                 s.bytes_read += fc.bytes;
@@ -459,7 +483,7 @@ impl<'a> Archiver<'a> {
                 self.hardlinks
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(key, node.content.clone());
+                    .insert(key, Content::of(node));
             }
             self.progress.advance(1, 0);
             self.count(|s| {

@@ -7,12 +7,13 @@ use std::path::Path;
 
 use crate::chunker::{ChunkMethod, Chunker};
 use crate::error::Error;
-use crate::id::{BlobKind, Id};
+use crate::id::BlobKind;
 use crate::repo::Packer;
+use crate::snapshot::{Content, ContentBuilder};
 
 /// What reading a file produced.
 pub(crate) struct FileContent {
-    pub ids: Vec<Id>,
+    pub content: Content,
     pub bytes: u64,
     /// Set when size or mtime moved while the file was read.
     pub changed: bool,
@@ -50,19 +51,18 @@ pub(crate) fn store_file(
         .open(path)
         .map_err(io)?;
     let before = f.metadata().map_err(io)?;
-    let (ids, total) = store_stream(&mut f, before.len(), rel, chunker, packer, progress).map_err(
-        |e| match e {
+    let (content, total) = store_stream(&mut f, before.len(), rel, chunker, packer, progress)
+        .map_err(|e| match e {
             StreamError::Read(e) => FileError::Source(io(e)),
             StreamError::Store(e) => FileError::Repo(e),
-        },
-    )?;
+        })?;
     let after = f.metadata().map_err(io)?;
     let changed = after.len() != before.len()
         || after.mtime() != before.mtime()
         || after.mtime_nsec() != before.mtime_nsec()
         || total != before.len();
     Ok(FileContent {
-        ids,
+        content,
         bytes: total,
         changed,
     })
@@ -101,7 +101,8 @@ pub const PAGE_BATCH_FACTOR: usize = 8;
 
 /// Chunks and stores everything `reader` yields, `size_hint` bytes
 /// expected; `rel` (the path in the snapshot) chooses the chunking rule.
-/// Returns the blob ids in order and the byte count.
+/// Returns the content to record (blob ids inline, or lists of them for a
+/// large file: see [`ContentBuilder`]) and the byte count.
 ///
 /// The stream is read into one window of [`WINDOW_BATCH`] plus twice the
 /// average chunk (smaller for a small file) and its chunks are stored as
@@ -119,8 +120,9 @@ pub fn store_stream(
     chunker: &Chunker,
     packer: &Packer<'_>,
     progress: &dyn Fn(u64),
-) -> std::result::Result<(Vec<Id>, u64), StreamError> {
-    let mut ids = Vec::new();
+) -> std::result::Result<(Content, u64), StreamError> {
+    let mut ids = ContentBuilder::new(packer);
+    let mut first = true;
     let total = for_each_batch(
         reader,
         size_hint,
@@ -128,18 +130,20 @@ pub fn store_stream(
         chunker,
         WINDOW_BATCH,
         &mut |chunks| {
-            if ids.is_empty() && !chunks.is_empty() {
-                // Sized from the first batch's chunks: a large database's
-                // id list (32 bytes per page) then never doubles.
+            if first && !chunks.is_empty() {
+                first = false;
+                // Sized from the first batch's chunks: a list's worth of a
+                // large database's ids (32 bytes per page) never doubles.
                 let avg = chunks.iter().map(|c| c.len()).sum::<usize>() / chunks.len();
                 ids.reserve((size_hint as usize / avg.max(1) + 1).min(1 << 18));
             }
-            ids.extend(packer.add_batch(BlobKind::Data, chunks)?);
+            ids.push(&packer.add_batch(BlobKind::Data, chunks)?, packer)?;
             progress(chunks.iter().map(|c| c.len() as u64).sum());
             Ok(())
         },
     )?;
-    Ok((ids, total))
+    let content = ids.finish(packer).map_err(StreamError::Store)?;
+    Ok((content, total))
 }
 
 /// Cuts the stream as [`store_stream`] describes and hands `f` the chunks

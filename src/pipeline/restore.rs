@@ -25,16 +25,7 @@ use super::Progress;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repo::Repository;
-use crate::snapshot::{Node, NodeKind, Tree};
-
-/// Blobs of one file located and restored at a time: memory stays flat
-/// with file size (the locations of a 1 GB database's 260,000 pages, all at
-/// once, took 17 MB; a segment's take about 4 MB). Not fewer: every segment
-/// ends waiting for its slowest run, and a group whose members fall in two
-/// segments is opened twice. On the reference data set's 272 MB database
-/// (68,000 pages) 8,192 took a restore of its part alone 0.92-1.05 s, 32,768
-/// 0.93-1.16 s, 65,536 0.79-0.86 s (711, then 628 group opens for 609 groups).
-const SEGMENT: usize = 65536;
+use crate::snapshot::{for_each_segment, Node, NodeKind, Tree};
 
 /// How to restore.
 #[derive(Clone, Debug)]
@@ -225,17 +216,19 @@ impl<'a> Restorer<'a> {
         // fails with an empty file, not a wrong one. The first segment's
         // locations serve the writing too (most files have one segment);
         // the others are only summed here (no locations kept), so one
-        // segment's locations are held at a time.
-        let mut segments = node.content.chunks(SEGMENT);
-        let locs = self
-            .repo
-            .index()
-            .locate_all(segments.next().unwrap_or_default())?;
-        let mut off: u64 = locs.iter().map(|l| u64::from(l.raw_length)).sum();
-        for ids in segments {
-            off += self.repo.index().raw_total(ids)?;
-        }
-        let mut first = Some(locs);
+        // segment's ids and locations are held at a time.
+        let mut first = None;
+        let mut off = 0u64;
+        for_each_segment(self.repo, node, |ids| {
+            if first.is_none() {
+                let locs = self.repo.index().locate_all(ids)?;
+                off += locs.iter().map(|l| u64::from(l.raw_length)).sum::<u64>();
+                first = Some(locs);
+            } else {
+                off += self.repo.index().raw_total(ids)?;
+            }
+            Ok(())
+        })?;
         if off != node.size {
             return Err(Error::corrupt(
                 format!("file {}", dest.display()),
@@ -249,13 +242,14 @@ impl<'a> Restorer<'a> {
         // their offsets in parallel, so one large database file restores
         // on every core, not one.
         let mut at = 0u64;
-        for ids in node.content.chunks(SEGMENT) {
+        for_each_segment(self.repo, node, |ids| {
             let locs = match first.take() {
                 Some(l) => l,
                 None => self.repo.index().locate_all(ids)?,
             };
             at = self.write_segment(&f, dest, ids, &locs, at)?;
-        }
+            Ok(())
+        })?;
         f.set_len(off).map_err(io)?;
         if self.opts.verify {
             self.verify(dest, node)?;
@@ -316,7 +310,7 @@ impl<'a> Restorer<'a> {
     fn verify(&self, dest: &Path, node: &Node) -> Result<()> {
         let f = File::open(dest).map_err(|e| Error::io("reading back", dest, e))?;
         let mut at = 0u64;
-        for ids in node.content.chunks(SEGMENT) {
+        for_each_segment(self.repo, node, |ids| {
             let locs = self.repo.index().locate_all(ids)?;
             let offsets = file_offsets(&locs, &mut at);
             ids.par_iter()
@@ -334,8 +328,8 @@ impl<'a> Restorer<'a> {
                     }
                     Ok(())
                 })?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn symlink(&self, node: &Node, dest: &Path) -> Result<()> {

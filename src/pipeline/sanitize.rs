@@ -16,8 +16,11 @@ use std::sync::{Mutex, RwLock};
 
 use super::file::{store_stream, FileError, StreamError};
 use crate::error::Error;
+use crate::id::Id;
 use crate::repo::{Packer, Repository};
-use crate::snapshot::{Node, NodeKind, PartSanitize, SanitizeAction, SanitizedEntry};
+use crate::snapshot::{
+    for_each_segment, Content, Node, NodeKind, PartSanitize, SanitizeAction, SanitizedEntry,
+};
 use crate::source::sanitize::{redact, Class, Format, Sanitizer, MAX_SCAN_BYTES};
 
 /// Sanitization state of one part being archived.
@@ -167,15 +170,21 @@ impl SanitizeCtx {
             && p.mtime_ns == node.mtime_ns
             && p.ctime_ns == node.ctime_ns
             && p.inode == node.inode;
+        let all_stored = |ids: &[Id]| ids.iter().all(|id| repo.has_blob(id).unwrap_or(false));
         if !same
-            || !p
-                .content
-                .iter()
-                .all(|id| repo.has_blob(id).unwrap_or(false))
+            || !all_stored(&p.lists)
+            || for_each_segment(repo, p, |ids| {
+                if all_stored(ids) {
+                    Ok(())
+                } else {
+                    Err(Error::MissingBlob("a blob of the parent's copy".into()))
+                }
+            })
+            .is_err()
         {
             return false;
         }
-        node.content = p.content.clone();
+        Content::of(p).store_in(node);
         node.size = p.size;
         if let Some(e) = recorded {
             self.record(e.clone());
@@ -203,7 +212,7 @@ impl SanitizeCtx {
         }
         let (out, read) = self.read(path, rel, format, node.size)?;
         let io = |e| Error::io("reading", path, e);
-        let (ids, stored) = store_stream(
+        let (content, stored) = store_stream(
             &mut out.as_slice(),
             out.len() as u64,
             rel,
@@ -215,7 +224,7 @@ impl SanitizeCtx {
             StreamError::Read(e) => FileError::Source(io(e)),
             StreamError::Store(e) => FileError::Repo(e),
         })?;
-        node.content = ids;
+        content.store_in(node);
         node.size = stored;
         Ok(Redaction::Stored { read })
     }

@@ -8,7 +8,7 @@ use crate::chunker::ChunkingPolicy;
 /// The format version this build writes and the highest it reads.
 /// Version 2 adds frames compressed over their byte lanes (`docs/FORMAT.md`
 /// §5.1); a version 1 repository is read and written as version 1.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `repo.json`: readable without a password, so that a wrong folder, a
 /// newer version or the encryption mode can be reported before any key work.

@@ -158,6 +158,11 @@ impl<'r> Packer<'r> {
         }
     }
 
+    /// The repository this packer writes to.
+    pub fn repo(&self) -> &'r Repository {
+        self.repo
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

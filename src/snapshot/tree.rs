@@ -63,9 +63,22 @@ pub struct Node {
     pub nlink: u64,
     /// Size in bytes (files), target length (symlinks), 0 otherwise.
     pub size: u64,
-    /// File content as ordered data blob ids.
+    /// File content as ordered data blob ids (files of at most
+    /// [`INLINE_IDS`](super::INLINE_IDS) blobs, or in a repository of a
+    /// format before 3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub content: Vec<Id>,
+    /// Larger files (format 3): ids of list blobs, each holding the next
+    /// [`LIST_IDS`](super::LIST_IDS) data blob ids (the last one fewer);
+    /// `content` is then empty.
+    /// A folder listing stays small however large its files are, so memory
+    /// does not grow with them.
+    #[serde(
+        default,
+        rename = "content_lists",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub lists: Vec<Id>,
     /// Directory listing (tree blob id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtree: Option<Id>,
@@ -108,7 +121,7 @@ impl Tree {
                     .map(|x| x.name.len() + x.value.len() + 8)
                     .sum();
                 200 + n.name.len()
-                    + n.content.len() * 34
+                    + (n.content.len() + n.lists.len()) * 34
                     + n.target.as_ref().map_or(0, Vec::len)
                     + x
             })
@@ -135,6 +148,12 @@ impl Tree {
                 || n.name == b".."
             {
                 return Err(Error::corrupt("tree", "invalid entry name"));
+            }
+            if !n.content.is_empty() && !n.lists.is_empty() {
+                return Err(Error::corrupt(
+                    "tree",
+                    "a file has both inline content and content lists",
+                ));
             }
         }
         Ok(t)
@@ -168,6 +187,7 @@ mod tests {
             nlink: 1,
             size: 10,
             content: vec![Id([1; 32])],
+            lists: vec![],
             subtree: None,
             target: Some(b"\xff\n".to_vec()),
             rdev: 0,

@@ -80,6 +80,7 @@ pub fn node_from_metadata(name: &[u8], md: &Metadata) -> Node {
             0
         },
         content: Vec::new(),
+        lists: Vec::new(),
         subtree: None,
         target: None,
         rdev: if matches!(kind, NodeKind::Chardev | NodeKind::Blockdev) {

@@ -9,6 +9,8 @@ mod support;
 
 /// `snapshots`, `ls`, `stats`, `diff`, `repair index`, `--json` outputs.
 mod commands;
+/// Large files' blob ids in content lists, followed by every command.
+mod content_lists;
 /// `copy` between repositories with different keys, and `run` with `copy_to:`.
 mod copy;
 /// Usage, configuration and not-found errors: exit codes and messages.

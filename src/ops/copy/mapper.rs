@@ -12,12 +12,14 @@ use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::pipeline::{store_stream, Progress, BATCH_BYTES};
 use crate::repo::{BlobLocation, Packer, PackerStats, Repository};
-use crate::snapshot::{Node, NodeKind, Tree};
+use crate::snapshot::{
+    for_each_segment, read_list, Content, Node, NodeKind, Tree, LISTS_SINCE_VERSION,
+};
 
 /// At most this many folders are remembered (about 100 bytes each).
 const MAX_TREES: usize = 1 << 18;
-/// At most this many target blob ids are remembered for files (32 bytes
-/// each): the memory of the memos stays bounded whatever the data size.
+/// At most this many target blob and list ids are remembered for files (32
+/// bytes each): the memory of the memos stays bounded whatever the data size.
 const MAX_FILE_IDS: usize = 1 << 20;
 
 /// Counters of work avoided and done.
@@ -40,7 +42,7 @@ struct Memo {
     /// (source tree, where) -> target tree.
     trees: HashMap<(Id, Dir), Id>,
     /// Key of (relative path, source content) -> target content.
-    files: HashMap<Id, Vec<Id>>,
+    files: HashMap<Id, Content>,
     file_ids: usize,
     counters: Counters,
 }
@@ -67,12 +69,18 @@ fn child_rel(dir: Option<&[u8]>, name: &[u8]) -> Vec<u8> {
 
 /// The relative path chunking rules see for a file (its name when it was
 /// itself a captured path), and the memo key of its content there.
-fn file_key(rel: &[u8], name: &[u8], content: &[Id]) -> (Vec<u8>, Id) {
+fn file_key(rel: &[u8], name: &[u8], n: &Node) -> (Vec<u8>, Id) {
     let rel = if rel.is_empty() { name } else { rel }.to_vec();
     let mut h = blake3::Hasher::new();
     h.update(&(rel.len() as u64).to_le_bytes());
     h.update(&rel);
-    for id in content {
+    for id in &n.content {
+        h.update(&id.0);
+    }
+    // A list id names its ids (it is their keyed hash): hashing the lists
+    // keys the file as well as its data ids would, unread.
+    h.update(b"lists");
+    for id in &n.lists {
         h.update(&id.0);
     }
     (rel, Id(*h.finalize().as_bytes()))
@@ -134,9 +142,9 @@ impl<'a> Mapper<'a> {
             if let (Some(x), Some(y)) = (n.subtree, m.subtree) {
                 self.pair(x, y, Some(&rel))?;
             }
-            if n.kind == NodeKind::File && n.size == m.size && !n.content.is_empty() {
-                let (_, k) = file_key(&rel, &n.name, &n.content);
-                self.remember_file(k, &m.content);
+            if n.kind == NodeKind::File && n.size == m.size && n.has_content() {
+                let (_, k) = file_key(&rel, &n.name, n);
+                self.remember_file(k, &Content::of(m));
             }
         }
         let mut memo = self.memo();
@@ -146,10 +154,10 @@ impl<'a> Mapper<'a> {
         Ok(())
     }
 
-    fn remember_file(&self, key: Id, content: &[Id]) {
+    fn remember_file(&self, key: Id, content: &Content) {
         let mut memo = self.memo();
         if memo.file_ids + content.len() <= MAX_FILE_IDS
-            && memo.files.insert(key, content.to_vec()).is_none()
+            && memo.files.insert(key, content.clone()).is_none()
         {
             memo.file_ids += content.len();
         }
@@ -184,14 +192,14 @@ impl<'a> Mapper<'a> {
         if let Some(st) = n.subtree {
             out.subtree = Some(self.tree(st, Some(&rel))?);
         }
-        if n.kind == NodeKind::File && !n.content.is_empty() {
-            out.content = self.file(n, &rel)?;
+        if n.kind == NodeKind::File && n.has_content() {
+            self.file(n, &rel)?.store_in(&mut out);
         }
         Ok(out)
     }
 
-    fn file(&self, n: &Node, rel: &[u8]) -> Result<Vec<Id>> {
-        let (rel, key) = file_key(rel, &n.name, &n.content);
+    fn file(&self, n: &Node, rel: &[u8]) -> Result<Content> {
+        let (rel, key) = file_key(rel, &n.name, n);
         {
             let mut memo = self.memo();
             if let Some(c) = memo.files.get(&key).cloned() {
@@ -207,7 +215,8 @@ impl<'a> Mapper<'a> {
         }
         let mut reader = BlobReader {
             repo: self.src,
-            blobs: self.locate(&n.content)?.into(),
+            blobs: locate(self.src, &n.content)?.into(),
+            lists: n.lists.iter().copied().collect(),
             ready: VecDeque::new(),
             current: Vec::new(),
             offset: 0,
@@ -222,7 +231,7 @@ impl<'a> Mapper<'a> {
             &self.packer,
             &progress,
         );
-        let (ids, total) = match stored {
+        let (content, total) = match stored {
             Ok(x) => x,
             Err(e) => {
                 return Err(match reader.failed.take() {
@@ -236,34 +245,60 @@ impl<'a> Mapper<'a> {
             memo.counters.files_read += 1;
             memo.counters.bytes_read += total;
         }
-        self.remember_file(key, &ids);
-        Ok(ids)
+        self.remember_file(key, &content);
+        Ok(content)
     }
 
-    /// Where the source stores `ids` (one index query).
-    fn locate(&self, ids: &[Id]) -> Result<Vec<(Id, BlobLocation)>> {
-        let locations = self.src.index().lookup_many(ids)?;
-        ids.iter()
-            .zip(locations)
-            .map(|(id, loc)| {
-                let loc = loc.ok_or_else(|| {
-                    Error::MissingBlob(format!(
-                        "{} (in the source repository; nothing of this snapshot is visible in the target)",
-                        id.to_hex()
-                    ))
-                })?;
-                Ok((*id, loc))
-            })
-            .collect()
+    /// A file between repositories with the same ids: its content fields
+    /// are kept (its lists spelled out inline for a target of a format
+    /// without lists); only the blobs the target lacks (one index query
+    /// per list) are read, in parallel groups, and stored without being
+    /// cut or hashed again.
+    fn same_file(&self, n: &Node, key: Id) -> Result<Content> {
+        let mut content = Content::of(n);
+        let mut bytes = 0;
+        if self.dst.config().version < LISTS_SINCE_VERSION && !n.lists.is_empty() {
+            let mut ids = Vec::new();
+            for_each_segment(self.src, n, |s| {
+                ids.extend_from_slice(s);
+                Ok(())
+            })?;
+            content = Content {
+                ids,
+                lists: Vec::new(),
+            };
+        }
+        bytes += self.copy_missing(&content.ids)?;
+        for list in &content.lists {
+            if !self.dst.index().contains(list)? {
+                let at = self.src.index().lookup_many(std::slice::from_ref(list))?;
+                let loc = at
+                    .into_iter()
+                    .next()
+                    .flatten()
+                    .ok_or_else(|| missing_in_source(list))?;
+                let plain = self.src.read_blob_at(list, &loc)?;
+                self.packer.add_missing(BlobKind::Tree, &[(*list, plain)])?;
+            }
+            bytes += self.copy_missing(&read_list(self.src, list)?)?;
+        }
+        let mut memo = self.memo();
+        if bytes == 0 {
+            memo.counters.files_reused += 1;
+            memo.counters.bytes_reused += n.size;
+        } else {
+            memo.counters.files_read += 1;
+            memo.counters.bytes_read += bytes;
+        }
+        drop(memo);
+        self.remember_file(key, &content);
+        Ok(content)
     }
 
-    /// A file between repositories with the same ids: its content list is
-    /// kept; only the blobs the target lacks (one index query) are read,
-    /// in parallel groups, and stored without being cut or hashed again.
-    fn same_file(&self, n: &Node, key: Id) -> Result<Vec<Id>> {
-        let present = self.dst.index().contains_many(&n.content)?;
-        let mut missing: Vec<Id> = n
-            .content
+    /// Copies those of `ids` the target lacks; returns their plaintext bytes.
+    fn copy_missing(&self, ids: &[Id]) -> Result<u64> {
+        let present = self.dst.index().contains_many(ids)?;
+        let mut missing: Vec<Id> = ids
             .iter()
             .zip(present)
             .filter(|(_, p)| !p)
@@ -273,7 +308,7 @@ impl<'a> Mapper<'a> {
         missing.dedup();
         let mut bytes = 0;
         let mut group: Vec<(Id, BlobLocation)> = Vec::new();
-        let mut pending = self.locate(&missing)?.into_iter().peekable();
+        let mut pending = locate(self.src, &missing)?.into_iter().peekable();
         while pending.peek().is_some() {
             let mut size = 0usize;
             group.clear();
@@ -293,18 +328,24 @@ impl<'a> Mapper<'a> {
             bytes += size as u64;
             self.progress.advance(0, size as u64);
         }
-        let mut memo = self.memo();
-        if missing.is_empty() {
-            memo.counters.files_reused += 1;
-            memo.counters.bytes_reused += n.size;
-        } else {
-            memo.counters.files_read += 1;
-            memo.counters.bytes_read += bytes;
-        }
-        drop(memo);
-        self.remember_file(key, &n.content);
-        Ok(n.content.clone())
+        Ok(bytes)
     }
+}
+
+fn missing_in_source(id: &Id) -> Error {
+    Error::MissingBlob(format!(
+        "{} (in the source repository; nothing of this snapshot is visible in the target)",
+        id.to_hex()
+    ))
+}
+
+/// Where `repo` (the source) stores `ids` (one index query).
+fn locate(repo: &Repository, ids: &[Id]) -> Result<Vec<(Id, BlobLocation)>> {
+    let locations = repo.index().lookup_many(ids)?;
+    ids.iter()
+        .zip(locations)
+        .map(|(id, loc)| Ok((*id, loc.ok_or_else(|| missing_in_source(id))?)))
+        .collect()
 }
 
 /// A file's content read back from its source blobs, in order. Blobs are
@@ -313,6 +354,8 @@ impl<'a> Mapper<'a> {
 struct BlobReader<'a> {
     repo: &'a Repository,
     blobs: VecDeque<(Id, BlobLocation)>,
+    /// Content lists not read yet: one list's blobs are located at a time.
+    lists: VecDeque<Id>,
     ready: VecDeque<Vec<u8>>,
     current: Vec<u8>,
     offset: usize,
@@ -322,6 +365,11 @@ struct BlobReader<'a> {
 
 impl BlobReader<'_> {
     fn fill(&mut self) -> Result<()> {
+        if self.blobs.is_empty() {
+            if let Some(list) = self.lists.pop_front() {
+                self.blobs = locate(self.repo, &read_list(self.repo, &list)?)?.into();
+            }
+        }
         let mut group = Vec::new();
         let mut bytes = 0usize;
         while let Some((_, loc)) = self.blobs.front() {
@@ -350,7 +398,7 @@ impl Read for BlobReader<'_> {
                 self.offset = 0;
                 continue;
             }
-            if self.blobs.is_empty() {
+            if self.blobs.is_empty() && self.lists.is_empty() {
                 return Ok(0);
             }
             if let Err(e) = self.fill() {

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::pipeline::Progress;
 use crate::repo::Repository;
-use crate::snapshot::{self as snap, Node, NodeKind, Snapshot, Tree};
+use crate::snapshot::{self as snap, for_each_segment, Node, NodeKind, Snapshot, Tree};
 
 /// Zero runs at least this long are written as holes.
 const MIN_HOLE: u64 = 64 * 1024;
@@ -199,7 +199,7 @@ pub fn write_export<W: Write + Send + 'static>(
                     report.sparse_files += u64::from(d.regions.is_some());
                     tar.begin_file(&path, &item.node, d.regions.clone())
                         .map_err(io)?;
-                    for_each_blob(repo, &item.node.content, |data| {
+                    for_each_blob(repo, &item.node, |data| {
                         progress.advance(0, data.len() as u64);
                         tar.content(data).map_err(io)
                     })?;
@@ -279,13 +279,16 @@ fn digest(repo: &Repository, node: &Node, progress: &dyn Progress) -> Result<Fil
     let mut sha = Sha256::new();
     let mut holes = HoleFinder::new(MIN_HOLE);
     let mut len = 0u64;
-    for id in &node.content {
-        let data = repo.read_blob(id)?;
-        sha.update(&data);
-        holes.feed(&data);
-        len += data.len() as u64;
-        progress.advance(0, data.len() as u64);
-    }
+    for_each_segment(repo, node, |ids| {
+        for id in ids {
+            let data = repo.read_blob(id)?;
+            sha.update(&data);
+            holes.feed(&data);
+            len += data.len() as u64;
+            progress.advance(0, data.len() as u64);
+        }
+        Ok(())
+    })?;
     if len != node.size {
         return Err(Error::corrupt(
             "snapshot",
@@ -306,19 +309,21 @@ fn digest(repo: &Repository, node: &Node, progress: &dyn Progress) -> Result<Fil
 /// parallel so decryption overlaps compression.
 fn for_each_blob(
     repo: &Repository,
-    ids: &[Id],
+    node: &Node,
     mut f: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    for window in ids.chunks(READ_AHEAD) {
-        let blobs: Vec<Vec<u8>> = window
-            .par_iter()
-            .map(|id| repo.read_blob(id))
-            .collect::<Result<_>>()?;
-        for b in &blobs {
-            f(b)?;
+    for_each_segment(repo, node, |ids| {
+        for window in ids.chunks(READ_AHEAD) {
+            let blobs: Vec<Vec<u8>> = window
+                .par_iter()
+                .map(|id| repo.read_blob(id))
+                .collect::<Result<_>>()?;
+            for b in &blobs {
+                f(b)?;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn manifest(plan: &ExportPlan, items: &[Item], digests: &HashMap<usize, &FileDigest>) -> Manifest {

@@ -23,7 +23,9 @@ use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::pipeline::{store_stream, Progress};
 use crate::repo::{Packer, Repository};
-use crate::snapshot::{self as snap, Node, NodeKind, Part, PartPath, Snapshot, Summary, Tree};
+use crate::snapshot::{
+    self as snap, Content, Node, NodeKind, Part, PartPath, Snapshot, Summary, Tree,
+};
 
 /// Largest manifest read into memory.
 const MAX_MANIFEST: u64 = 256 << 20;
@@ -305,6 +307,7 @@ impl State<'_> {
             nlink: 1,
             size: 0,
             content: vec![],
+            lists: vec![],
             subtree: None,
             target: None,
             rdev: m.rdev,
@@ -319,7 +322,7 @@ impl State<'_> {
             sha: Sha256::new(),
         };
         let progress = self.progress;
-        let (ids, bytes) = store_stream(
+        let (content, bytes) = store_stream(
             &mut hashing,
             m.size,
             &m.rel,
@@ -345,7 +348,7 @@ impl State<'_> {
         self.digests
             .insert(m.rel.clone(), hashing.sha.finalize().into());
         node.size = bytes;
-        node.content = ids;
+        content.store_in(&mut node);
         self.summary.files += 1;
         self.summary.files_read += 1;
         self.summary.bytes += bytes;
@@ -363,11 +366,11 @@ impl State<'_> {
                 String::from_utf8_lossy(target)
             )));
         };
-        let (inode, content, size) = (first.inode, first.content.clone(), first.size);
+        let (inode, content, size) = (first.inode, Content::of(first), first.size);
         *self.links.entry(inode).or_insert(1) += 1;
         let mut node = self.node(m, name, NodeKind::File);
         node.inode = inode;
-        node.content = content;
+        content.store_in(&mut node);
         node.size = size;
         self.summary.files += 1;
         self.summary.bytes += size;
@@ -602,6 +605,7 @@ fn implicit_dir(name: &[u8]) -> Node {
         nlink: 1,
         size: 0,
         content: vec![],
+        lists: vec![],
         subtree: None,
         target: None,
         rdev: 0,
