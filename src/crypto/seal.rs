@@ -12,7 +12,8 @@
 //! no key id needs to be stored and the sealed form is unchanged.
 
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use std::ops::Range;
 
 /// Nonce length of the sealed form.
 pub const NONCE_LEN: usize = 24;
@@ -100,6 +101,38 @@ impl Sealer {
         }
     }
 
+    /// Opens `sealed` where it lies: the plaintext is decrypted in the
+    /// buffer (no second buffer of its size) and its range returned, with
+    /// the key generation as in [`Sealer::open_which`]. `None`, the buffer
+    /// unchanged, when no key authenticates it (the tag is checked before
+    /// anything is decrypted).
+    pub fn open_in_place(&self, aad: &[u8], sealed: &mut [u8]) -> Option<(usize, Range<usize>)> {
+        match self {
+            Sealer::Encrypted(ciphers) => {
+                if sealed.len() < NONCE_LEN + TAG_LEN {
+                    return None;
+                }
+                let end = sealed.len() - TAG_LEN;
+                let (head, rest) = sealed.split_at_mut(NONCE_LEN);
+                let (ct, tag) = rest.split_at_mut(end - NONCE_LEN);
+                let nonce = XNonce::from_slice(head);
+                let tag = Tag::from_slice(tag);
+                ciphers.iter().enumerate().find_map(|(i, c)| {
+                    c.decrypt_in_place_detached(nonce, aad, ct, tag)
+                        .ok()
+                        .map(|()| (i, NONCE_LEN..end))
+                })
+            }
+            Sealer::Plain => {
+                if sealed.len() < TAG_LEN {
+                    return None;
+                }
+                let end = sealed.len() - TAG_LEN;
+                (plain_tag(aad, &sealed[..end]) == sealed[end..]).then_some((0, 0..end))
+            }
+        }
+    }
+
     /// Opens a sealed object; `None` when it fails authentication.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         self.open_which(aad, sealed).map(|(_, pt)| pt)
@@ -156,7 +189,26 @@ mod tests {
                 let mut t = sealed.clone();
                 t[i] ^= 1;
                 assert!(s.open(b"aad", &t).is_none(), "flip at {i} undetected");
+                let before = t.clone();
+                assert!(
+                    s.open_in_place(b"aad", &mut t).is_none(),
+                    "in place: flip at {i}"
+                );
+                assert_eq!(t, before, "a failed open changed the buffer");
             }
+            let mut buf = sealed.clone();
+            let (generation, range) = s.open_in_place(b"aad", &mut buf).unwrap();
+            assert_eq!((generation, &buf[range]), (0, &b"hello world"[..]));
         }
+    }
+
+    #[test]
+    fn in_place_opens_with_an_older_key_after_a_newer_one_fails() {
+        let old = Sealer::encrypted(&[1u8; 32]);
+        let ring = Sealer::keyring(&[[2u8; 32], [1u8; 32]]);
+        let mut buf = old.seal(b"aad", b"sealed before the rotation");
+        let (generation, range) = ring.open_in_place(b"aad", &mut buf).unwrap();
+        assert_eq!(generation, 1);
+        assert_eq!(&buf[range], b"sealed before the rotation");
     }
 }

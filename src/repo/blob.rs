@@ -69,6 +69,26 @@ pub fn open_group(
     Ok(data)
 }
 
+/// [`open_group`] of bytes read for it: opened where they lie, so a large
+/// group is not held twice (a second buffer of its size, at every open,
+/// left the allocator holding more than the restore ever used).
+pub fn open_group_owned(
+    sealer: &Sealer,
+    kind: BlobKind,
+    sealed: Vec<u8>,
+    total: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let data = open_frame_owned(sealer, &group_aad(kind), sealed, total, what)?;
+    if data.len() != total {
+        return Err(Error::corrupt(
+            what(),
+            "group shorter or longer than its members",
+        ));
+    }
+    Ok(data)
+}
+
 /// The bytes of one member of an opened group, checked against its id.
 pub fn member<'g>(
     group: &'g [u8],
@@ -128,6 +148,38 @@ pub fn open(
     Ok(data)
 }
 
+/// [`open`] of bytes read for it, opened where they lie (see
+/// [`open_group_owned`]).
+pub fn open_owned(
+    sealer: &Sealer,
+    id_of: impl Fn(&[u8]) -> Id,
+    kind: BlobKind,
+    id: &Id,
+    sealed: Vec<u8>,
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let data = open_frame_owned(sealer, &aad(kind, id), sealed, raw_len, what)?;
+    check(&data, id_of, id, raw_len, what)?;
+    Ok(data)
+}
+
+/// Authenticates and decrypts `sealed` in place and returns the payload:
+/// decompressed, or (stored) cut out of the same buffer.
+fn open_frame_owned(
+    sealer: &Sealer,
+    aad: &[u8],
+    mut sealed: Vec<u8>,
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let (_, range) = sealer
+        .open_in_place(aad, &mut sealed)
+        .ok_or_else(|| Error::Authentication { what: what() })?;
+    sealed.truncate(range.end);
+    unframe_at(sealed, range.start, raw_len, what)
+}
+
 /// Checks a sealed blob like [`open`]; when an older key generation sealed
 /// it, returns it sealed again with the newest, else `None` (the stored
 /// bytes are current). The frame, padding included, is kept as it is.
@@ -180,15 +232,25 @@ fn check(
 /// The payload of a frame, decompressed (to `raw_len` bytes) if it was
 /// compressed. A stored payload is cut out of `frame` in place: a tree
 /// listing a large database's pages is megabytes, not copied again.
-fn unframe(mut frame: Vec<u8>, raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
-    let (flag, payload) = payload(&frame, what)?;
+fn unframe(frame: Vec<u8>, raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
+    unframe_at(frame, 0, raw_len, what)
+}
+
+/// [`unframe`] of the frame that starts at `start` in `buf`.
+fn unframe_at(
+    mut buf: Vec<u8>,
+    start: usize,
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let (flag, payload) = payload(&buf[start..], what)?;
     if flag != FLAG_RAW {
         return decompress(flag, payload, raw_len, what);
     }
     let len = payload.len();
-    frame.truncate(FRAME_HEADER + len);
-    frame.drain(..FRAME_HEADER);
-    Ok(frame)
+    buf.truncate(start + FRAME_HEADER + len);
+    buf.drain(..start + FRAME_HEADER);
+    Ok(buf)
 }
 
 /// A frame's compression flag (`FLAG_*`) and payload.

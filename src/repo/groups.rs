@@ -77,21 +77,13 @@ impl Repository {
                 loc.pack
             )
         };
-        let read;
-        let sealed = match sealed {
-            Some(s) => s,
+        let g = Arc::new(match sealed {
+            Some(s) => blob::open_group(self.sealer(), loc.kind, s, total, &what)?,
             None => {
-                read = self.read_pack_range(id, loc, loc.offset, loc.length.into())?;
-                &read
+                let read = self.read_pack_range(id, loc, loc.offset, loc.length.into())?;
+                blob::open_group_owned(self.sealer(), loc.kind, read, total, &what)?
             }
-        };
-        let g = Arc::new(blob::open_group(
-            self.sealer(),
-            loc.kind,
-            sealed,
-            total,
-            &what,
-        )?);
+        });
         self.groups.put(loc.pack, loc.offset, Arc::clone(&g));
         Ok(g)
     }

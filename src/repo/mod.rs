@@ -449,7 +449,16 @@ impl Repository {
             return self.member_bytes(id, loc, None);
         }
         let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
-        self.open_blob_at(id, loc, &sealed)
+        blob::open_owned(
+            &self.sealer,
+            |d| self.keys.blob_id(d),
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length as usize,
+            &|| format!("blob {} in pack {}", id.short(), loc.pack),
+        )
+        .map(BlobBytes::Owned)
     }
 
     /// Stores a sealed object (snapshot record, ...) under `dir/<id>`;
