@@ -260,12 +260,17 @@ impl Window {
             None
         };
         let mut buf = pooled.unwrap_or_default();
+        buf.reserve_exact(len.saturating_sub(buf.len()));
         buf.resize(len, 0);
         Window { buf }
     }
 
     fn grow(&mut self, len: usize) {
         if self.buf.len() < len {
+            // Exactly: `resize` alone doubles, and a pooled 8 MiB page
+            // window widened for a 9 MiB CDC window became 16 MiB, kept in
+            // the pool (two of them were a third of a backup's peak heap).
+            self.buf.reserve_exact(len - self.buf.len());
             self.buf.resize(len, 0);
         }
     }
@@ -298,6 +303,16 @@ fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_widened_window_is_as_large_as_asked_not_doubled() {
+        let mut w = Window {
+            buf: vec![0u8; (8 << 20) + 4096],
+        };
+        w.grow(9 << 20);
+        assert_eq!(w.buf.len(), 9 << 20);
+        assert!(w.buf.capacity() < 10 << 20, "capacity {}", w.buf.capacity());
+    }
     use crate::chunker::{CdcParams, ChunkRule, ChunkingPolicy};
     use fastcdc::v2020::{Normalization, StreamCDC};
 
