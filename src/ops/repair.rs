@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::pipeline::Progress;
 use crate::repo::{Packer, RepoLock, Repository};
@@ -189,8 +189,14 @@ impl Rewriter<'_, '_> {
             if !self.readable(list)? {
                 return Ok(false);
             }
-            let Ok(ids) = read_list(self.repo, list) else {
-                return Ok(false);
+            // Damage loses the file; anything else (storage unreachable,
+            // say) stops the repair rather than drop a file that is fine.
+            let ids = match read_list(self.repo, list) {
+                Ok(ids) => ids,
+                Err(
+                    Error::Authentication { .. } | Error::Corrupt { .. } | Error::MissingBlob(_),
+                ) => return Ok(false),
+                Err(e) => return Err(e),
             };
             for b in &ids {
                 if !self.readable(b)? {

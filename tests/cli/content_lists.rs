@@ -267,4 +267,23 @@ fn a_damaged_content_list_is_reported_by_check_and_refused_by_restore() {
         0,
         "a wrong file was written"
     );
+
+    // `repair snapshots` drops the file whose list is damaged, keeps the rest.
+    let out = env
+        .cmd()
+        .args(["repair", "snapshots", "--json"])
+        .assert()
+        .code(0);
+    let rep = crate::support::parse_json(&out.get_output().stdout);
+    let rewritten = &rep["snapshots"][0];
+    assert_eq!(
+        rewritten["removed"],
+        serde_json::json!(["app/mid.dat"]),
+        "{rep:#}"
+    );
+    let repaired = rewritten["repaired"].as_str().unwrap();
+    let target = env.path("out-repaired");
+    env.restore(&[&repaired[..8], "--target", target.to_str().unwrap()]);
+    same_bytes(&src.join("small.txt"), &find(&target, "small.txt"));
+    assert!(files_under(&target).iter().all(|p| !p.ends_with("mid.dat")));
 }

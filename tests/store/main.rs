@@ -11,6 +11,8 @@ mod architecture;
 
 /// Content-defined chunk boundaries survive insertions; SQLite page cuts.
 mod chunking;
+/// `copy` with shared ids gives large files the target format's form.
+mod copy_forms;
 /// Distinct errors for wrong password, no repository, newer version, ...
 mod errors;
 /// Small blobs sealed in groups read back; prune keeps used members only.

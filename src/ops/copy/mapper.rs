@@ -13,7 +13,8 @@ use crate::id::{BlobKind, Id};
 use crate::pipeline::{store_stream, Progress, BATCH_BYTES};
 use crate::repo::{BlobLocation, Packer, PackerStats, Repository};
 use crate::snapshot::{
-    for_each_segment, read_list, Content, Node, NodeKind, Tree, LISTS_SINCE_VERSION,
+    for_each_segment, read_list, Content, ContentBuilder, Node, NodeKind, Tree, INLINE_IDS,
+    LISTS_SINCE_VERSION,
 };
 
 /// At most this many folders are remembered (about 100 bytes each).
@@ -249,39 +250,49 @@ impl<'a> Mapper<'a> {
         Ok(content)
     }
 
-    /// A file between repositories with the same ids: its content fields
-    /// are kept (its lists spelled out inline for a target of a format
-    /// without lists); only the blobs the target lacks (one index query
-    /// per list) are read, in parallel groups, and stored without being
-    /// cut or hashed again.
+    /// A file between repositories with the same ids: its blob ids are
+    /// kept, only the blobs the target lacks (one index query per list)
+    /// are read, in parallel groups, and stored without being cut or
+    /// hashed again. Its content fields take the target's form: lists are
+    /// spelled out inline for a target of format 1 or 2, and a large file
+    /// inline in a source of format 1 or 2 gets lists in a target of
+    /// format 3 (the same lists a snapshot there would write).
     fn same_file(&self, n: &Node, key: Id) -> Result<Content> {
-        let mut content = Content::of(n);
+        let lists_in_target = self.dst.config().version >= LISTS_SINCE_VERSION;
         let mut bytes = 0;
-        if self.dst.config().version < LISTS_SINCE_VERSION && !n.lists.is_empty() {
+        let content = if !lists_in_target && !n.lists.is_empty() {
             let mut ids = Vec::new();
             for_each_segment(self.src, n, |s| {
                 ids.extend_from_slice(s);
                 Ok(())
             })?;
-            content = Content {
+            bytes += self.copy_missing(&ids)?;
+            Content {
                 ids,
                 lists: Vec::new(),
-            };
-        }
-        bytes += self.copy_missing(&content.ids)?;
-        for list in &content.lists {
-            if !self.dst.index().contains(list)? {
-                let at = self.src.index().lookup_many(std::slice::from_ref(list))?;
-                let loc = at
-                    .into_iter()
-                    .next()
-                    .flatten()
-                    .ok_or_else(|| missing_in_source(list))?;
-                let plain = self.src.read_blob_at(list, &loc)?;
-                self.packer.add_missing(BlobKind::Tree, &[(*list, plain)])?;
             }
-            bytes += self.copy_missing(&read_list(self.src, list)?)?;
-        }
+        } else if lists_in_target && n.content.len() > INLINE_IDS {
+            bytes += self.copy_missing(&n.content)?;
+            let mut b = ContentBuilder::new(&self.packer);
+            b.push(&n.content, &self.packer)?;
+            b.finish(&self.packer)?
+        } else {
+            bytes += self.copy_missing(&n.content)?;
+            for list in &n.lists {
+                if !self.dst.index().contains(list)? {
+                    let at = self.src.index().lookup_many(std::slice::from_ref(list))?;
+                    let loc = at
+                        .into_iter()
+                        .next()
+                        .flatten()
+                        .ok_or_else(|| missing_in_source(list))?;
+                    let plain = self.src.read_blob_at(list, &loc)?;
+                    self.packer.add_missing(BlobKind::Tree, &[(*list, plain)])?;
+                }
+                bytes += self.copy_missing(&read_list(self.src, list)?)?;
+            }
+            Content::of(n)
+        };
         let mut memo = self.memo();
         if bytes == 0 {
             memo.counters.files_reused += 1;
