@@ -69,11 +69,11 @@ pub fn compress(data: &[u8], codec: Codec) -> Option<Vec<u8>> {
             None => *c = Some((level, zstd::bulk::Compressor::new(level).ok()?)),
         }
         let (_, z) = c.as_mut()?;
-        // Room for one byte less than the input: output that does not fit
-        // is output that does not shrink, and zstd stops early with an error.
-        let mut out = Vec::with_capacity(data.len() - 1);
+        // Room for about the input's size: output that does not fit is
+        // output that does not shrink, and zstd stops early with an error.
+        let mut out = crate::util::large_buffer(data.len() - 1);
         z.compress_to_buffer(data, &mut out).ok()?;
-        Some(out)
+        (out.len() < data.len()).then_some(out)
     })
 }
 
@@ -85,7 +85,8 @@ pub fn decompress(data: &[u8], raw_len: usize, lanes: bool) -> Option<Vec<u8>> {
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new().ok()?);
         }
-        let out = d.as_mut()?.decompress(data, raw_len).ok()?;
+        let mut out = crate::util::large_buffer(raw_len);
+        d.as_mut()?.decompress_to_buffer(data, &mut out).ok()?;
         (out.len() == raw_len).then_some(out)
     })?;
     Some(if lanes { crate::lanes::join(&out) } else { out })

@@ -106,7 +106,8 @@ pub fn sample(parts: &[&[u8]]) -> LaneSample {
 /// then 1, 2 and 3 mod 4, then the last `len % 4` bytes as they are.
 pub fn split(data: &[u8]) -> Vec<u8> {
     let q = data.len() / 4;
-    let mut out = vec![0u8; data.len()];
+    let mut out = crate::util::large_buffer(data.len());
+    out.resize(data.len(), 0);
     let (l0, rest) = out.split_at_mut(q);
     let (l1, rest) = rest.split_at_mut(q);
     let (l2, rest) = rest.split_at_mut(q);
@@ -125,7 +126,8 @@ pub fn split(data: &[u8]) -> Vec<u8> {
 /// The inverse of [`split`].
 pub fn join(lanes: &[u8]) -> Vec<u8> {
     let q = lanes.len() / 4;
-    let mut out = vec![0u8; lanes.len()];
+    let mut out = crate::util::large_buffer(lanes.len());
+    out.resize(lanes.len(), 0);
     let (l0, rest) = lanes.split_at(q);
     let (l1, rest) = rest.split_at(q);
     let (l2, rest) = rest.split_at(q);

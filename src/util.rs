@@ -45,3 +45,37 @@ pub fn process_gone(pid: i32) -> bool {
         Err(nix::errno::Errno::ESRCH)
     )
 }
+
+/// Size classes of large buffers: 256 KiB steps.
+const BUFFER_STEP: usize = 256 << 10;
+
+/// An empty buffer with room for `len` bytes; above 256 KiB, the room is
+/// rounded up to a multiple of 256 KiB. A restore frees and allocates
+/// thousands of blob-sized buffers, each of a slightly different size;
+/// rounded to a few classes, a freed one fits the next request exactly
+/// instead of leaving the allocator a gap it keeps resident.
+pub fn large_buffer(len: usize) -> Vec<u8> {
+    let cap = if len > BUFFER_STEP {
+        len.div_ceil(BUFFER_STEP) * BUFFER_STEP
+    } else {
+        len
+    };
+    Vec::with_capacity(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_buffers_come_in_256_kib_classes_and_small_ones_as_asked() {
+        assert_eq!(large_buffer(4096).capacity(), 4096);
+        assert_eq!(large_buffer(BUFFER_STEP).capacity(), BUFFER_STEP);
+        // Sizes of nearby blobs share a class, so one's freed buffer fits the next.
+        for len in [BUFFER_STEP + 1, 400_000, 2 * BUFFER_STEP] {
+            assert_eq!(large_buffer(len).capacity(), 2 * BUFFER_STEP, "{len}");
+        }
+        assert_eq!(large_buffer(1_000_001).capacity(), 4 * BUFFER_STEP);
+        assert!(large_buffer(1_000_001).is_empty());
+    }
+}

@@ -115,7 +115,8 @@ impl Backend for LocalBackend {
 
     fn read_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
         let f = self.ranged(name)?;
-        let mut buf = vec![0u8; len as usize];
+        let mut buf = crate::util::large_buffer(len as usize);
+        buf.resize(len as usize, 0);
         f.read_exact_at(&mut buf, offset)
             .map_err(|e| Error::io("reading", self.path(name), e))?;
         Ok(buf)

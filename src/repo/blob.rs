@@ -56,17 +56,7 @@ pub fn open_group(
     total: usize,
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
-    let frame = sealer
-        .open(&group_aad(kind), sealed)
-        .ok_or_else(|| Error::Authentication { what: what() })?;
-    let data = unframe(frame, total, what)?;
-    if data.len() != total {
-        return Err(Error::corrupt(
-            what(),
-            "group shorter or longer than its members",
-        ));
-    }
-    Ok(data)
+    open_group_owned(sealer, kind, sealed.to_vec(), total, what)
 }
 
 /// [`open_group`] of bytes read for it: opened where they lie, so a large
@@ -80,6 +70,23 @@ pub fn open_group_owned(
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
     let data = open_frame_owned(sealer, &group_aad(kind), sealed, total, what)?;
+    whole_group(data, total, what)
+}
+
+/// [`open_group`] of bytes the caller no longer needs sealed (a span of a
+/// pack read for several blobs): decrypted where they lie.
+pub fn open_group_in(
+    sealer: &Sealer,
+    kind: BlobKind,
+    sealed: &mut [u8],
+    total: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let data = open_frame_in(sealer, &group_aad(kind), sealed, total, what)?;
+    whole_group(data, total, what)
+}
+
+fn whole_group(data: Vec<u8>, total: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
     if data.len() != total {
         return Err(Error::corrupt(
             what(),
@@ -122,7 +129,7 @@ fn frame(sealer: &Sealer, data: &[u8], codec: Codec) -> Vec<u8> {
     };
     let framed_len = padme((FRAME_HEADER + payload.len()) as u64) as usize;
     let prefix = sealer.prefix_len();
-    let mut frame = Vec::with_capacity(prefix + framed_len + crate::crypto::TAG_LEN);
+    let mut frame = crate::util::large_buffer(prefix + framed_len + crate::crypto::TAG_LEN);
     frame.resize(prefix, 0);
     frame.push(flag);
     frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -142,8 +149,22 @@ pub fn open(
     raw_len: usize,
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
-    let (_, frame) = authenticate(sealer, kind, id, sealed, what)?;
-    let data = unframe(frame, raw_len, what)?;
+    open_owned(sealer, id_of, kind, id, sealed.to_vec(), raw_len, what)
+}
+
+/// [`open`] of bytes the caller no longer needs sealed (a span of a pack
+/// read for several blobs): decrypted where they lie, so no copy of the
+/// ciphertext is made.
+pub fn open_in(
+    sealer: &Sealer,
+    id_of: impl Fn(&[u8]) -> Id,
+    kind: BlobKind,
+    id: &Id,
+    sealed: &mut [u8],
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let data = open_frame_in(sealer, &aad(kind, id), sealed, raw_len, what)?;
     check(&data, id_of, id, raw_len, what)?;
     Ok(data)
 }
@@ -173,11 +194,39 @@ fn open_frame_owned(
     raw_len: usize,
     what: &dyn Fn() -> String,
 ) -> Result<Vec<u8>> {
-    let (_, range) = sealer
-        .open_in_place(aad, &mut sealed)
-        .ok_or_else(|| Error::Authentication { what: what() })?;
+    let range = decrypt_in(sealer, aad, &mut sealed, what)?;
     sealed.truncate(range.end);
     unframe_at(sealed, range.start, raw_len, what)
+}
+
+/// Authenticates and decrypts `sealed` in place and returns the payload
+/// in a buffer of its own.
+fn open_frame_in(
+    sealer: &Sealer,
+    aad: &[u8],
+    sealed: &mut [u8],
+    raw_len: usize,
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    let range = decrypt_in(sealer, aad, sealed, what)?;
+    let (flag, payload) = payload(&sealed[range], what)?;
+    match flag {
+        FLAG_RAW => Ok(payload.to_vec()),
+        _ => decompress(flag, payload, raw_len, what),
+    }
+}
+
+/// Where the frame lies in `sealed` once authenticated and decrypted.
+fn decrypt_in(
+    sealer: &Sealer,
+    aad: &[u8],
+    sealed: &mut [u8],
+    what: &dyn Fn() -> String,
+) -> Result<std::ops::Range<usize>> {
+    sealer
+        .open_in_place(aad, sealed)
+        .map(|(_, range)| range)
+        .ok_or_else(|| Error::Authentication { what: what() })
 }
 
 /// Checks a sealed blob like [`open`]; when an older key generation sealed
@@ -229,14 +278,10 @@ fn check(
     Ok(())
 }
 
-/// The payload of a frame, decompressed (to `raw_len` bytes) if it was
-/// compressed. A stored payload is cut out of `frame` in place: a tree
-/// listing a large database's pages is megabytes, not copied again.
-fn unframe(frame: Vec<u8>, raw_len: usize, what: &dyn Fn() -> String) -> Result<Vec<u8>> {
-    unframe_at(frame, 0, raw_len, what)
-}
-
-/// [`unframe`] of the frame that starts at `start` in `buf`.
+/// The payload of the frame that starts at `start` in `buf`,
+/// decompressed (to `raw_len` bytes) if it was compressed. A stored
+/// payload is cut out of `buf` in place: a tree listing a large database's
+/// pages is megabytes, not copied again.
 fn unframe_at(
     mut buf: Vec<u8>,
     start: usize,

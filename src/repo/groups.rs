@@ -58,12 +58,13 @@ impl Repository {
 
     /// The plaintext of the group holding the blob at `loc`: from the
     /// cache, else opened from `sealed` (the group's stored bytes) or read
-    /// from its pack. `id` names the member in errors.
+    /// from its pack. `sealed` is decrypted where it lies. `id` names the
+    /// member in errors.
     pub(super) fn group_at(
         &self,
         id: &Id,
         loc: &BlobLocation,
-        sealed: Option<&[u8]>,
+        sealed: Option<&mut [u8]>,
     ) -> Result<Arc<Vec<u8>>> {
         if let Some(g) = self.groups.get(&loc.pack, loc.offset) {
             return Ok(g);
@@ -78,7 +79,7 @@ impl Repository {
             )
         };
         let g = Arc::new(match sealed {
-            Some(s) => blob::open_group(self.sealer(), loc.kind, s, total, &what)?,
+            Some(s) => blob::open_group_in(self.sealer(), loc.kind, s, total, &what)?,
             None => {
                 let read = self.read_pack_range(id, loc, loc.offset, loc.length.into())?;
                 blob::open_group_owned(self.sealer(), loc.kind, read, total, &what)?
@@ -90,14 +91,19 @@ impl Repository {
 
     /// Reads blob `id`, kept in the group at `loc`, and checks it; the
     /// bytes stay in the opened group (no copy).
-    pub(super) fn member_bytes(
+    pub(super) fn member_bytes(&self, id: &Id, loc: &BlobLocation) -> Result<BlobBytes> {
+        let g = self.group_at(id, loc, None)?;
+        self.member_of(g, id, loc)
+    }
+
+    /// Member `id` at `loc` of the opened group `g`, checked against its id.
+    pub(super) fn member_of(
         &self,
+        g: Arc<Vec<u8>>,
         id: &Id,
         loc: &BlobLocation,
-        sealed: Option<&[u8]>,
     ) -> Result<BlobBytes> {
         let slot = loc.group.expect("a grouped location");
-        let g = self.group_at(id, loc, sealed)?;
         let data = blob::member(
             &g,
             |d| self.blob_id(d),
@@ -115,6 +121,7 @@ impl Repository {
 /// A blob's plaintext: its own buffer, or its bytes inside an opened group
 /// shared with the group cache (taking a member out of its group is then
 /// no copy).
+#[derive(Clone)]
 pub enum BlobBytes {
     /// A blob stored alone.
     Owned(Vec<u8>),

@@ -446,7 +446,7 @@ impl Repository {
     /// opened group.
     pub(crate) fn blob_bytes_at(&self, id: &Id, loc: &BlobLocation) -> Result<BlobBytes> {
         if loc.group.is_some() {
-            return self.member_bytes(id, loc, None);
+            return self.member_bytes(id, loc);
         }
         let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
         blob::open_owned(

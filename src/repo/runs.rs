@@ -97,15 +97,62 @@ impl Repository {
             .map(|&i| locs[i].offset + u64::from(locs[i].length))
             .max()
             .unwrap_or(start);
-        let (bytes, base) = self.read_span(&ids[first], &locs[first], start, end)?;
-        let start = base;
-        run.iter()
-            .map(|&i| {
-                let l = &locs[i];
-                let at = (l.offset - start) as usize;
-                self.open_blob_at(&ids[i], l, &bytes[at..at + l.length as usize])
-            })
-            .collect()
+        let mut bytes = self.read_sealed(&ids[first], &locs[first], start, end)?;
+        // Each blob is decrypted where it lies in `bytes`, so a blob (or
+        // group) named twice in the run is opened once and shared: its
+        // stored bytes are plaintext after the first open.
+        let mut groups: HashMap<u64, Arc<Vec<u8>>> = HashMap::new();
+        let mut alone: HashMap<(u64, Id), usize> = HashMap::new();
+        let mut out: Vec<BlobBytes> = Vec::with_capacity(run.len());
+        for &i in run {
+            let (id, l) = (&ids[i], &locs[i]);
+            let at = (l.offset - start) as usize;
+            let sealed = &mut bytes[at..at + l.length as usize];
+            let opened = match l.group {
+                Some(_) => {
+                    let g = match groups.get(&l.offset) {
+                        Some(g) => Arc::clone(g),
+                        None => {
+                            let g = self.group_at(id, l, Some(sealed))?;
+                            groups.insert(l.offset, Arc::clone(&g));
+                            g
+                        }
+                    };
+                    self.member_of(g, id, l)?
+                }
+                None => match alone.get(&(l.offset, *id)) {
+                    Some(&j) => out[j].clone(),
+                    None => {
+                        alone.insert((l.offset, *id), out.len());
+                        BlobBytes::Owned(blob::open_in(
+                            &self.sealer,
+                            |d| self.keys.blob_id(d),
+                            l.kind,
+                            id,
+                            sealed,
+                            l.raw_length as usize,
+                            &|| format!("blob {} in pack {}", id.short(), l.pack),
+                        )?)
+                    }
+                },
+            };
+            out.push(opened);
+        }
+        Ok(out)
+    }
+
+    /// Bytes `start..end` of the pack of `loc` in a buffer of their own,
+    /// to be opened in place.
+    fn read_sealed(&self, id: &Id, loc: &BlobLocation, start: u64, end: u64) -> Result<Vec<u8>> {
+        let (bytes, base) = self.read_span(id, loc, start, end)?;
+        let at = (start - base) as usize;
+        let len = (end - start) as usize;
+        match Arc::try_unwrap(bytes) {
+            Ok(v) if at == 0 && v.len() == len => Ok(v),
+            // A window shared with later reads: copy out this run's span.
+            Ok(v) => Ok(v[at..at + len].to_vec()),
+            Err(shared) => Ok(shared[at..at + len].to_vec()),
+        }
     }
 }
 
@@ -131,29 +178,6 @@ impl Repository {
                 }
                 other => other,
             })
-    }
-
-    /// Authenticates and decompresses the sealed bytes of a blob (for a
-    /// member, of its group).
-    pub(super) fn open_blob_at(
-        &self,
-        id: &Id,
-        loc: &BlobLocation,
-        sealed: &[u8],
-    ) -> Result<BlobBytes> {
-        if loc.group.is_some() {
-            return self.member_bytes(id, loc, Some(sealed));
-        }
-        blob::open(
-            &self.sealer,
-            |d| self.keys.blob_id(d),
-            loc.kind,
-            id,
-            sealed,
-            loc.raw_length as usize,
-            &|| format!("blob {} in pack {}", id.short(), loc.pack),
-        )
-        .map(BlobBytes::Owned)
     }
 
     /// Bytes `start..end` of the pack of `loc`, and the pack offset where

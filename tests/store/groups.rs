@@ -155,3 +155,36 @@ fn packs_written_before_groups_still_read() {
         assert!(repo.read_blob(id).unwrap() == *b);
     }
 }
+
+/// A run read with one request opens its blobs where they lie in the read
+/// buffer; a blob or group named twice in the run (a file repeating a
+/// block, or several members of one group) is opened once and shared, and
+/// every blob still comes back as itself.
+#[test]
+fn a_run_naming_blobs_and_groups_twice_reads_each_as_itself() {
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &cheap_opts());
+    let mut blobs = small_blobs();
+    blobs.truncate(40);
+    blobs.extend((0..3).map(|i| compressible_bytes(900 + i, 150_000)));
+    let (ids, _) = store(&repo, &blobs);
+    // A "file": large and small blobs, each more than once, out of order.
+    let order: Vec<usize> = vec![40, 0, 1, 40, 0, 41, 2, 1, 42, 41, 5, 5, 40];
+    let file_ids: Vec<Id> = order.iter().map(|&i| ids[i]).collect();
+    let locs = repo.index().locate_all(&file_ids).unwrap();
+    let runs = opc_store::repo::blob_runs(&locs, repo.run_bytes());
+    assert!(
+        runs.iter().any(|r| r.len() >= 4),
+        "the blobs should share a run: {runs:?}"
+    );
+    let mut seen = 0;
+    for run in &runs {
+        let got = repo.read_blob_run(&file_ids, &locs, run).unwrap();
+        assert_eq!(got.len(), run.len());
+        for (k, &i) in run.iter().enumerate() {
+            assert_eq!(&got[k][..], &blobs[order[i]][..], "entry {i} of the file");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, order.len());
+}
