@@ -162,6 +162,19 @@ fn damaged_blobs(repo: &Repository, progress: &dyn Progress) -> Result<HashSet<I
     Ok(bad)
 }
 
+/// `Ok(None)` when `r` failed because what it read is damaged or gone:
+/// that loses the entry. Any other error (storage unreachable, say) stops
+/// the repair rather than drop an entry that is fine.
+fn unless_damaged<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::Authentication { .. } | Error::Corrupt { .. } | Error::MissingBlob(_)) => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 struct Rewriter<'a, 'r> {
     repo: &'a Repository,
     packer: &'a Packer<'r>,
@@ -189,14 +202,8 @@ impl Rewriter<'_, '_> {
             if !self.readable(list)? {
                 return Ok(false);
             }
-            // Damage loses the file; anything else (storage unreachable,
-            // say) stops the repair rather than drop a file that is fine.
-            let ids = match read_list(self.repo, list) {
-                Ok(ids) => ids,
-                Err(
-                    Error::Authentication { .. } | Error::Corrupt { .. } | Error::MissingBlob(_),
-                ) => return Ok(false),
-                Err(e) => return Err(e),
+            let Some(ids) = unless_damaged(read_list(self.repo, list))? else {
+                return Ok(false);
             };
             for b in &ids {
                 if !self.readable(b)? {
@@ -219,7 +226,8 @@ impl Rewriter<'_, '_> {
             self.memo.insert(*id, None);
             return Ok(None);
         }
-        let Ok(mut tree) = self.repo.read_blob(id).and_then(|b| Tree::decode(&b)) else {
+        let read = self.repo.read_blob(id).and_then(|b| Tree::decode(&b));
+        let Some(mut tree) = unless_damaged(read)? else {
             self.removed
                 .push(format!("{path}/ (folder listing unreadable)"));
             self.memo.insert(*id, None);
@@ -262,5 +270,28 @@ impl Rewriter<'_, '_> {
         };
         self.memo.insert(*id, Some(out));
         Ok(Some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_damage_loses_an_entry_other_errors_stop_the_repair() {
+        assert_eq!(unless_damaged(Ok(7)).unwrap(), Some(7));
+        for damage in [
+            Error::Authentication {
+                what: "blob".into(),
+            },
+            Error::corrupt("blob", "content does not match its id"),
+            Error::MissingBlob("ab12".into()),
+        ] {
+            assert_eq!(unless_damaged::<u8>(Err(damage)).unwrap(), None);
+        }
+        let unreachable = std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+        let e = unless_damaged::<u8>(Err(Error::io("reading", "data/ab/ab12", unreachable)))
+            .unwrap_err();
+        assert!(e.to_string().contains("timed out"), "{e}");
     }
 }

@@ -54,6 +54,18 @@ fn find(dir: &Path, name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("{name} not under {}", dir.display()))
 }
 
+/// A test folder whose repository cuts `*.dat` files into 1 KiB blocks,
+/// so a few MB make a file of thousands of blobs.
+fn env_cutting_dat_files_into_blocks() -> Env {
+    let env = Env::new();
+    env.cmd()
+        .args(INIT_FAST)
+        .args(["--chunk-rule", "*.dat=1"])
+        .assert()
+        .code(0);
+    env
+}
+
 fn same_bytes(a: &Path, b: &Path) {
     let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
     assert_eq!(x.len(), y.len(), "{} vs {}", a.display(), b.display());
@@ -62,12 +74,7 @@ fn same_bytes(a: &Path, b: &Path) {
 
 #[test]
 fn large_files_keep_their_ids_in_lists_and_every_command_follows_them() {
-    let env = Env::new();
-    env.cmd()
-        .args(INIT_FAST)
-        .args(["--chunk-rule", "*.dat=1"])
-        .assert()
-        .code(0);
+    let env = env_cutting_dat_files_into_blocks();
     let src = env.path("data/app");
     write(&src.join("big.dat"), &blocks(1, LIST_IDS + 1));
     write(&src.join("edge.dat"), &blocks(2, INLINE_IDS));
@@ -209,12 +216,7 @@ fn large_files_keep_their_ids_in_lists_and_every_command_follows_them() {
 /// of that file fails with a clear error instead of writing a wrong file.
 #[test]
 fn a_damaged_content_list_is_reported_by_check_and_refused_by_restore() {
-    let env = Env::new();
-    env.cmd()
-        .args(INIT_FAST)
-        .args(["--chunk-rule", "*.dat=1"])
-        .assert()
-        .code(0);
+    let env = env_cutting_dat_files_into_blocks();
     let src = env.path("data/app");
     write(&src.join("mid.dat"), &blocks(4, INLINE_IDS + 10));
     write(&src.join("small.txt"), b"small");

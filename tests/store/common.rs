@@ -125,3 +125,28 @@ pub fn walk(root: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Takes a snapshot of kind "data" holding the folder `src` as its one
+/// part (no sanitizing, no hooks); returns the snapshot's id in hex.
+pub fn snapshot_folder(repo: &Repository, src: &Path) -> String {
+    let req = opc_store::ops::SnapshotRequest {
+        kind: "data".into(),
+        parts: vec![opc_store::ops::PartSource {
+            name: "data".into(),
+            paths: vec![src.to_path_buf()],
+            excludes: vec![],
+            sqlite: Default::default(),
+            hooks: Default::default(),
+            sanitize: None,
+        }],
+        tags: vec![],
+        retention_days: None,
+        time: None,
+        environment: "test".into(),
+        hooks: Default::default(),
+    };
+    opc_store::ops::snapshot(repo, &req, &opc_store::pipeline::NoProgress)
+        .unwrap()
+        .id
+        .to_hex()
+}

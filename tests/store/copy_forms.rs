@@ -1,36 +1,13 @@
 //! `copy` between repositories sharing blob ids gives a file the content
 //! form of the target's format: a large file stored inline by format 2
 //! gets content lists in format 3 (the lists a snapshot there writes).
-
-use std::path::Path;
-
-use opc_store::ops::{self, CopyRequest, PartSource, RestoreDest, RestoreRequest, SnapshotRequest};
+use opc_store::ops::{self, CopyRequest, RestoreDest, RestoreRequest};
 use opc_store::pipeline::NoProgress;
 use opc_store::repo::InitOptions;
 use opc_store::snapshot::{self as snap, read_list, Node, Tree, INLINE_IDS};
 use opc_store::Repository;
 
-use crate::common::{cheap_opts, init, random_bytes, repo_dir};
-
-fn snapshot(repo: &Repository, src: &Path) {
-    let req = SnapshotRequest {
-        kind: "data".into(),
-        parts: vec![PartSource {
-            name: "data".into(),
-            paths: vec![src.to_path_buf()],
-            excludes: vec![],
-            sqlite: Default::default(),
-            hooks: Default::default(),
-            sanitize: None,
-        }],
-        tags: vec![],
-        retention_days: None,
-        time: None,
-        environment: "test".into(),
-        hooks: Default::default(),
-    };
-    ops::snapshot(repo, &req, &NoProgress).unwrap();
-}
+use crate::common::{cheap_opts, init, random_bytes, repo_dir, snapshot_folder};
 
 /// The node of `name` in the captured folder of the latest snapshot.
 fn node(repo: &Repository, name: &str) -> Node {
@@ -73,7 +50,7 @@ fn a_large_inline_file_gets_lists_when_copied_into_format_3() {
     let data = tempfile::tempdir().unwrap();
     let bytes = random_bytes(5, (INLINE_IDS + 3) * 4096);
     std::fs::write(data.path().join("data_level0.bin"), &bytes).unwrap();
-    snapshot(&src, data.path());
+    snapshot_folder(&src, data.path());
     let inline = node(&src, "data_level0.bin");
     assert_eq!(
         (inline.content.len(), inline.lists.len()),

@@ -6,40 +6,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use opc_store::ops::{
-    self, PartSource, PruneOptions, RestoreDest, RestoreRequest, SnapshotRequest,
-};
+use opc_store::ops::{self, PruneOptions, RestoreDest, RestoreRequest};
 use opc_store::pipeline::NoProgress;
 use opc_store::repo::{InitOptions, LockKind};
 use opc_store::Repository;
 
-use crate::common::{cheap_opts, init, open_with, random_bytes, repo_dir, PW};
+use crate::common::{cheap_opts, init, open_with, random_bytes, repo_dir, snapshot_folder, PW};
 
 fn small_packs() -> InitOptions {
     InitOptions {
         pack_target_size: 256 * 1024,
         ..cheap_opts()
     }
-}
-
-fn snap(repo: &Repository, src: &Path) -> String {
-    let req = SnapshotRequest {
-        kind: "data".into(),
-        parts: vec![PartSource {
-            name: "data".into(),
-            paths: vec![src.to_path_buf()],
-            excludes: vec![],
-            sqlite: Default::default(),
-            hooks: Default::default(),
-            sanitize: None,
-        }],
-        tags: vec![],
-        retention_days: None,
-        time: None,
-        environment: "test".into(),
-        hooks: Default::default(),
-    };
-    ops::snapshot(repo, &req, &NoProgress).unwrap().id.to_hex()
 }
 
 fn restore(repo: &Repository, id: &str, dest: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -79,13 +57,13 @@ fn prune_repacks_and_other_caches_find_moved_blobs() {
     // Snapshot 1 holds a file nobody else has; 2 and 3 share most data.
     std::fs::write(src.join("only-in-first"), random_bytes(1, 900_000)).unwrap();
     std::fs::write(src.join("shared"), random_bytes(2, 700_000)).unwrap();
-    let first = snap(&repo, &src);
+    let first = snapshot_folder(&repo, &src);
     std::fs::remove_file(src.join("only-in-first")).unwrap();
     std::fs::write(src.join("second"), random_bytes(3, 300_000)).unwrap();
-    let second = snap(&repo, &src);
+    let second = snapshot_folder(&repo, &src);
     let second_files = files(&src);
     std::fs::write(src.join("third"), random_bytes(4, 200_000)).unwrap();
-    let third = snap(&repo, &src);
+    let third = snapshot_folder(&repo, &src);
     let third_files = files(&src);
 
     // A second client with its own cache, up to date before the prune.
@@ -199,9 +177,9 @@ fn a_client_syncing_in_the_middle_of_a_prune_finds_every_blob() {
     let repo = init(&path, &small_packs());
     std::fs::write(src.join("gone"), random_bytes(5, 100_000)).unwrap();
     std::fs::write(src.join("kept"), random_bytes(6, 100_000)).unwrap();
-    let first = snap(&repo, &src);
+    let first = snapshot_folder(&repo, &src);
     std::fs::remove_file(src.join("gone")).unwrap();
-    let second = snap(&repo, &src);
+    let second = snapshot_folder(&repo, &src);
     let kept = files(&src);
     let other_cache = tmp.path().join("other-cache");
     let open_other = || {
@@ -268,7 +246,7 @@ fn prune_frees_the_second_copy_concurrent_writers_stored() {
         std::fs::write(dir.join("shared"), random_bytes(1, 200_000)).unwrap();
         std::fs::write(dir.join("own"), random_bytes(own, 200_000)).unwrap();
     }
-    let (snap_a, snap_b) = (snap(&a, &src_a), snap(&b, &src_b));
+    let (snap_a, snap_b) = (snapshot_folder(&a, &src_a), snapshot_folder(&b, &src_b));
     let (files_a, files_b) = (files(&src_a), files(&src_b));
     let data_before = dir_size(&path.join("data"));
     let opts = PruneOptions {
