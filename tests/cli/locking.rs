@@ -221,6 +221,23 @@ fn rfc(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
 fn concurrent_snapshots_share_the_repository_and_all_restore() {
     let env = Env::with_repo();
     let states = two_big_components(&env, 1);
+    // A barrier in the run's `before` hook (which runs after a snapshot's
+    // start is taken and before its end): none goes on until all three have
+    // started, so they overlap however loaded the machine is.
+    let arrived = env.path("arrived");
+    std::fs::create_dir_all(&arrived).unwrap();
+    let barrier = format!(
+        "touch {d}/$OPC_SNAPSHOT_TYPE; i=0; while [ $(ls {d} | wc -l) -lt 3 ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
+        d = arrived.display()
+    );
+    env.config_value(serde_json::json!({
+        "repository": env.repo,
+        "components": {
+            "chromadb": { "paths": [env.path("data/chromadb")] },
+            "application": { "paths": [env.path("data/application")] },
+        },
+        "hooks": { "before": barrier },
+    }));
     let only =
         |c: &str| -> BTreeMap<String, Manifest> { [(c.to_string(), states[c].clone())].into() };
     // Three at once: two components, and a full one storing the same data

@@ -101,11 +101,14 @@ impl Index {
             }
         }
         let conn = Connection::open(path).map_err(err)?;
-        // An 8 MiB page cache (bounded, whatever the repository's size) holds
-        // most of the index of a ~100k-blob repository: the lookups of an
-        // unchanged snapshot then read each page once, not once per probe.
+        // A bounded page cache, whatever the repository's size. Batch
+        // probes run in id order, so each page is read once per batch
+        // whatever the cache holds. 4 MiB: at 8 MiB, SQLite held about 20 MB
+        // at a first backup's peak (a third of the heap) and the peak grew
+        // with the index; at 4 MiB backup and restore peaks were about 10 MB
+        // lower at both scales measured, with no measurable loss of speed.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA cache_size=-8192;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA cache_size=-4096;",
         )
         .map_err(err)?;
         conn.execute_batch(schema::DDL).map_err(err)?;
