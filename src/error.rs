@@ -177,6 +177,33 @@ impl Error {
         }
     }
 
+    /// Whether this error is about reaching storage or being let in
+    /// (an unreachable endpoint, refused credentials, a permission or
+    /// timeout error on a path), not about what is stored. What failed to
+    /// read this way may be intact: `repair` and `check` stop on it rather
+    /// than count the data as lost. (A local read error such as EIO is a
+    /// bad disk: the data is lost, and counted so.)
+    pub fn is_access_problem(&self) -> bool {
+        use std::io::ErrorKind as K;
+        match self {
+            Error::StorageUnreachable { .. }
+            | Error::StorageDenied { .. }
+            | Error::NoSuchBucket { .. } => true,
+            Error::Io { cause, .. } => matches!(
+                cause.kind(),
+                K::PermissionDenied
+                    | K::TimedOut
+                    | K::Interrupted
+                    | K::WouldBlock
+                    | K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::NotConnected
+            ),
+            _ => false,
+        }
+    }
+
     /// Shorthand for an [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -197,3 +224,35 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_out_of_reach_is_an_access_problem_and_damage_is_not() {
+        let io = |k| Error::io("reading", "data/ab/ab12", std::io::Error::new(k, "x"));
+        use std::io::ErrorKind as K;
+        for k in [K::PermissionDenied, K::TimedOut, K::ConnectionReset] {
+            assert!(io(k).is_access_problem(), "{k:?}");
+        }
+        let unreachable = Error::StorageUnreachable {
+            endpoint: "http://127.0.0.1:9".into(),
+            action: "reading",
+            name: "data/ab/ab12".into(),
+            cause: "connection refused".into(),
+        };
+        assert!(unreachable.is_access_problem());
+        // Gone, cut short, unreadable from disk, or failing its checks: lost.
+        for e in [
+            io(K::NotFound),
+            io(K::UnexpectedEof),
+            Error::io("reading", "p", std::io::Error::from_raw_os_error(5)),
+            Error::Authentication { what: "b".into() },
+            Error::corrupt("b", "bad"),
+            Error::MissingBlob("ab".into()),
+        ] {
+            assert!(!e.is_access_problem(), "{e}");
+        }
+    }
+}

@@ -71,6 +71,7 @@ impl Repository {
             .collect();
         for (id, res) in read {
             match res {
+                Err(e) if e.is_access_problem() => return Err(e),
                 Err(e) => out.problems.push(PackProblem {
                     pack: id.to_hex(),
                     problem: format!("trailer unreadable: {e}"),
@@ -131,6 +132,9 @@ impl Repository {
         let rows: Vec<_> = rows.into_iter().flat_map(|(_, b)| b).collect();
         let bytes = match self.backend().read(&name) {
             Ok(b) => b,
+            // Storage out of reach is not damage: counting every blob of
+            // the pack as lost would have `repair` delete a pack that is fine.
+            Err(e) if e.is_access_problem() => return Err(e),
             Err(e) => {
                 let why = format!("pack {} cannot be read: {e}", pack.short());
                 return Ok((

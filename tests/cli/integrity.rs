@@ -19,7 +19,10 @@ use predicates::str::contains;
 use serde_json::Value;
 
 use crate::support::manifest::{assert_same_tree, differences, manifest};
-use crate::support::{is_root, parse_json, random_bytes, write, Env, INIT_FAST, PASSWORD};
+use crate::support::{
+    files_under, is_root, parse_json, random_bytes, unprivileged, write, Env, INIT_FAST, NOBODY,
+    PASSWORD,
+};
 
 // ---------------------------------------------------------------- helpers
 
@@ -1492,4 +1495,63 @@ fn prune_leaves_packs_without_unused_blobs_alone() {
         (&Value::from(0), &Value::from(0)),
         "no blob is unused, yet:\n{dry:#}"
     );
+}
+
+/// A pack storage will not let us read (permission denied, as on object
+/// storage with a key that lost read access) is not damage: `repair
+/// snapshots` and `check --read-data` stop with the error and change
+/// nothing (counting its blobs as lost, repair deleted the pack); once
+/// access is back, everything checks whole.
+#[test]
+fn repair_and_check_stop_when_a_pack_cannot_be_accessed_and_change_nothing() {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    let env = Env::new();
+    // `nobody` must reach into the sandbox and own the repository and cache.
+    mode(env.tmp.path(), 0o755);
+    std::fs::create_dir(&env.repo).unwrap();
+    std::fs::create_dir(env.path("cache-nobody")).unwrap();
+    if is_root() {
+        chown(&env.repo, Some(NOBODY), Some(NOBODY)).unwrap();
+        chown(env.path("cache-nobody"), Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let src = env.path("data/app");
+    write(&src.join("a.json"), b"{\"conversation\": 1}");
+    write(&src.join("b.bin"), &random_bytes(91, 300_000));
+    env.components(&[("app", &[&src])]);
+    unprivileged(&env).args(INIT_FAST).assert().code(0);
+    unprivileged(&env).args(["snapshot", "-q"]).assert().code(0);
+    let packs = files_under(&env.repo.join("data"));
+    let pack = packs[0].clone();
+    let lock_out = |locked: bool| {
+        if is_root() {
+            let owner = if locked { 0 } else { NOBODY };
+            chown(&pack, Some(owner), Some(owner)).unwrap();
+        } else {
+            mode(&pack, if locked { 0o000 } else { 0o600 });
+        }
+    };
+    lock_out(true);
+
+    for args in [&["repair", "snapshots"][..], &["check", "--read-data"]] {
+        let out = unprivileged(&env).args(args).assert().failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains("Permission denied"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(files_under(&env.repo.join("data")), packs, "packs changed");
+    let out = unprivileged(&env)
+        .args(["snapshots", "--json"])
+        .assert()
+        .code(0);
+    let list = parse_json(&out.get_output().stdout);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+
+    lock_out(false);
+    unprivileged(&env)
+        .args(["check", "--read-data"])
+        .assert()
+        .code(0);
 }

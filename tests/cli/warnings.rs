@@ -4,41 +4,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use predicates::str::contains;
 
-use crate::support::{parse_json, write, Env, INIT_FAST, PASSWORD};
-
-/// An unprivileged user that can read nothing it is not given.
-const NOBODY: u32 = 65534;
-
-/// The binary run as `nobody` when we are root (root reads any file
-/// whatever its mode, so a 0000 file would not be unreadable), else as
-/// ourselves. Same environment as `Env::cmd`.
-fn unprivileged(env: &Env) -> Command {
-    let bin = env!("CARGO_BIN_EXE_opc-store");
-    let mut c = if crate::support::is_root() {
-        let mut c = Command::new("setpriv");
-        let id = NOBODY.to_string();
-        c.args([
-            format!("--reuid={id}"),
-            format!("--regid={id}"),
-            "--clear-groups".into(),
-            bin.into(),
-        ]);
-        c
-    } else {
-        Command::new(bin)
-    };
-    c.env("OPC_PASSWORD", PASSWORD)
-        .env("OPC_REPO", &env.repo)
-        .env("OPC_CONFIG", &env.config)
-        .env("OPC_CACHE_DIR", env.path("cache-nobody"))
-        .env_remove("OPC_PASSWORD_FILE")
-        .current_dir(env.tmp.path());
-    c
-}
+use crate::support::{parse_json, unprivileged, write, Env, INIT_FAST, NOBODY};
 
 fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();

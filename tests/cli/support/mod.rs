@@ -168,6 +168,37 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// An unprivileged user that can read nothing it is not given.
+pub const NOBODY: u32 = 65534;
+
+/// The binary run as `nobody` when we are root (root reads any file
+/// whatever its mode, so a 0000 file would not be unreadable), else as
+/// ourselves. Same environment as `Env::cmd`, with the cache in
+/// `cache-nobody` (which the caller creates, owned by `nobody` when root).
+pub fn unprivileged(env: &Env) -> Command {
+    let bin = env!("CARGO_BIN_EXE_opc-store");
+    let mut c = if is_root() {
+        let mut c = Command::new("setpriv");
+        let id = NOBODY.to_string();
+        c.args([
+            format!("--reuid={id}"),
+            format!("--regid={id}"),
+            "--clear-groups".into(),
+            bin.into(),
+        ]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    c.env("OPC_PASSWORD", PASSWORD)
+        .env("OPC_REPO", &env.repo)
+        .env("OPC_CONFIG", &env.config)
+        .env("OPC_CACHE_DIR", env.path("cache-nobody"))
+        .env_remove("OPC_PASSWORD_FILE")
+        .current_dir(env.tmp.path());
+    c
+}
+
 /// Total bytes of the files under `dir`.
 pub fn du(dir: &Path) -> u64 {
     let mut total = 0;
