@@ -115,6 +115,22 @@ impl Backend for LocalBackend {
 
     fn read_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
         let f = self.ranged(name)?;
+        // A range past the end is refused before its buffer is allocated and
+        // zeroed: a damaged index row could ask for gigabytes.
+        let size = f
+            .metadata()
+            .map_err(|e| Error::io("reading metadata of", self.path(name), e))?
+            .len();
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Error::io(
+                "reading",
+                self.path(name),
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("bytes {offset}..+{len} are past its end ({size} bytes)"),
+                ),
+            ));
+        }
         let mut buf = crate::util::large_buffer(len as usize);
         buf.resize(len as usize, 0);
         f.read_exact_at(&mut buf, offset)
@@ -235,5 +251,17 @@ mod tests {
         assert!(b.open_files().len() <= OPEN_FILES);
         let short = b.read_range("data/bb/1", 0, 100).unwrap_err();
         assert!(short.to_string().contains("reading"), "{short}");
+        // A range a damaged index could name, refused before allocating it
+        // (4 GiB zeroed would take this test's memory), as the short read
+        // it would be: an UnexpectedEof, which callers report as truncation.
+        for (offset, len) in [(0, u64::from(u32::MAX)), (u64::MAX, 2), (8, 1)] {
+            match b.read_range("data/bb/1", offset, len).unwrap_err() {
+                Error::Io { cause, .. } => {
+                    assert_eq!(cause.kind(), std::io::ErrorKind::UnexpectedEof, "{cause}")
+                }
+                other => panic!("{other}"),
+            }
+        }
+        assert_eq!(b.read_range("data/bb/1", 7, 1).unwrap(), b"1");
     }
 }
