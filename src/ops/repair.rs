@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{ErrorKind, Result};
 use crate::id::{BlobKind, Id};
 use crate::pipeline::Progress;
 use crate::repo::{Packer, RepoLock, Repository};
@@ -168,9 +168,7 @@ fn damaged_blobs(repo: &Repository, progress: &dyn Progress) -> Result<HashSet<I
 fn unless_damaged<T>(r: Result<T>) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(Error::Authentication { .. } | Error::Corrupt { .. } | Error::MissingBlob(_)) => {
-            Ok(None)
-        }
+        Err(e) if e.kind() == ErrorKind::Integrity => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -276,6 +274,7 @@ impl Rewriter<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn only_damage_loses_an_entry_other_errors_stop_the_repair() {
