@@ -289,3 +289,52 @@ fn a_damaged_content_list_is_reported_by_check_and_refused_by_restore() {
     same_bytes(&src.join("small.txt"), &find(&target, "small.txt"));
     assert!(files_under(&target).iter().all(|p| !p.ends_with("mid.dat")));
 }
+
+/// A restore writes a large file a slice at a time; a damaged blob near
+/// its end, met after most of the file is on disk, still leaves an empty
+/// file rather than one that looks restored.
+#[test]
+fn a_damaged_block_at_the_end_of_a_large_file_leaves_it_empty() {
+    let env = env_cutting_dat_files_into_blocks();
+    let src = env.path("data/app");
+    write(&src.join("big.dat"), &blocks(5, LIST_IDS + 1));
+    env.components(&[("app", &[&src])]);
+    env.snapshot(&[]);
+
+    let loc = {
+        let repo = open(&env, &env.repo);
+        let nodes = app_nodes(&repo);
+        let lists = &node(&nodes, "big.dat").lists;
+        let last = *read_list(&repo, &lists[1]).unwrap().last().unwrap();
+        repo.index().lookup(&last).unwrap().expect("block indexed")
+    };
+    let hex = loc.pack.to_hex();
+    let pack = env.repo.join("data").join(&hex[..2]).join(&hex);
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&pack)
+            .unwrap();
+        let at = loc.offset + u64::from(loc.length) / 2;
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[b[0] ^ 0x5a], at).unwrap();
+    }
+
+    let target = env.path("out");
+    let out = env
+        .cmd()
+        .args(["restore", "latest", "--target", target.to_str().unwrap()])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("corrupted"), "not clear: {err}");
+    let restored = find(&target, "big.dat");
+    assert_eq!(
+        std::fs::metadata(&restored).unwrap().len(),
+        0,
+        "a partly written file was left"
+    );
+}

@@ -218,14 +218,8 @@ fn batch_lookups_answer_in_the_order_asked() {
         locs.iter().map(|l| u64::from(l.raw_length)).sum::<u64>(),
         want
     );
-    assert_eq!(repo.index().raw_total(&known).unwrap(), want);
-    for f in [
-        repo.index().locate_all(&ask).map(|_| ()),
-        repo.index().raw_total(&ask).map(|_| ()),
-    ] {
-        match f {
-            Err(opc_store::Error::MissingBlob(s)) => assert_eq!(s, unknown.to_hex()),
-            other => panic!("{other:?}"),
-        }
+    match repo.index().locate_all(&ask) {
+        Err(opc_store::Error::MissingBlob(s)) => assert_eq!(s, unknown.to_hex()),
+        other => panic!("{other:?}"),
     }
 }

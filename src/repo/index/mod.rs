@@ -2,6 +2,7 @@
 //! cache of snapshot records. All of it is derived data, rebuilt from the
 //! packs and snapshot objects by [`Repository::rebuild_index`](crate::repo::Repository::rebuild_index).
 
+mod readers;
 mod schema;
 mod trust;
 
@@ -9,6 +10,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use std::rc::Rc;
+
+use rusqlite::types::Value;
+use rusqlite::vtab::array::Array;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::pack::{GroupSlot, PackEntry};
@@ -72,7 +77,10 @@ pub type PackBlobs = Vec<(Id, BlobLocation)>;
 /// The index database. Internally serialised; safe to share across threads.
 pub struct Index {
     path: PathBuf,
+    /// Every write, and reads of whole tables.
     conn: Mutex<Connection>,
+    /// Blob lookups, side by side on several threads.
+    readers: readers::Readers,
 }
 
 impl Index {
@@ -139,6 +147,7 @@ impl Index {
             Index {
                 path: path.to_path_buf(),
                 conn: Mutex::new(conn),
+                readers: readers::Readers::new(path),
             },
             fresh,
         ))
@@ -159,43 +168,31 @@ impl Index {
 
     /// Whether a blob is stored.
     pub fn contains(&self, id: &Id) -> Result<bool> {
-        let c = self.conn();
-        let mut st = c
-            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
-            .map_err(|e| self.err(e))?;
-        st.exists([&id.0[..]]).map_err(|e| self.err(e))
+        self.readers.with(|c| {
+            c.prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
+                .and_then(|mut st| st.exists([&id.0[..]]))
+                .map_err(|e| self.err(e))
+        })
     }
 
-    /// Whether each of `ids` is stored, in one read transaction: one lock
-    /// round trip for the batch instead of one per blob.
+    /// Whether each of `ids` is stored, in one read transaction.
     pub fn contains_many(&self, ids: &[Id]) -> Result<Vec<bool>> {
-        let c = self.conn();
-        let tx = c.unchecked_transaction().map_err(|e| self.err(e))?;
-        let mut st = tx
-            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
-            .map_err(|e| self.err(e))?;
-        let out = ids
-            .iter()
-            .map(|id| st.exists([&id.0[..]]).map_err(|e| self.err(e)))
-            .collect::<Result<Vec<bool>>>()?;
-        drop(st);
-        tx.finish().map_err(|e| self.err(e))?;
+        let mut out = vec![false; ids.len()];
+        self.probe_sorted(CONTAINS_MANY, ids, |i, r| {
+            out[i] = r.get(0).map_err(|e| self.err(e))?;
+            Ok(())
+        })?;
         Ok(out)
     }
 
     /// Where each of `ids` is stored (`None` when not), in one read
-    /// transaction.
+    /// transaction. (Pack ids stay a join: a map of the packs, read once
+    /// per call, costs as much as a call for a small file in a large
+    /// repository, and kept longer it could miss another process's pack.)
     pub fn lookup_many(&self, ids: &[Id]) -> Result<Vec<Option<BlobLocation>>> {
-        // One statement for the whole batch: a restore looks up every block
-        // of every file, and taking a cached statement per row showed in
-        // its profile. (Pack ids stay a join: a map of the packs, read once
-        // per call, costs as much as a call for a small file in a large
-        // repository, and kept longer it could miss another process's pack.)
         let mut out = vec![None; ids.len()];
-        self.probe_sorted(LOOKUP, ids, |i, st| {
-            out[i] = Self::lookup_with(st, &ids[i])
-                .map_err(|e| self.err(e))?
-                .transpose()?;
+        self.probe_sorted(LOOKUP_MANY, ids, |i, r| {
+            out[i] = location_of(r).map_err(|e| self.err(e))?.transpose()?;
             Ok(())
         })?;
         Ok(out)
@@ -211,104 +208,72 @@ impl Index {
         Ok(out)
     }
 
-    /// The sum of the plaintext lengths of `ids` (each counted as often as
-    /// it is listed), without keeping their locations: a restore checks a
-    /// large file's size before writing it a segment at a time.
-    pub fn raw_total(&self, ids: &[Id]) -> Result<u64> {
-        let mut total = 0u64;
-        self.probe_sorted(RAW_LENGTH, ids, |i, st| {
-            let len: Option<u64> = st
-                .query_row([&ids[i].0[..]], |r| r.get(0))
-                .optional()
-                .map_err(|e| self.err(e))?;
-            total += len.ok_or_else(|| Error::MissingBlob(ids[i].to_hex()))?;
-            Ok(())
-        })?;
-        Ok(total)
-    }
-
-    /// Runs `each(i, statement)` for every index into `ids`, in id order,
-    /// with `sql` prepared once, in one read transaction (when there is
-    /// more than one id, so that all see the same index). Probed in id
-    /// order, consecutive probes walk the B-tree's leaves in order: each
-    /// leaf is read into the page cache once per batch, not once per probe
-    /// that lands on it (a file's block ids are random).
+    /// Runs `sql`, which reads its ids from `rarray(?1)` and yields a row
+    /// for each, on `ids` in id order, [`PROBE_BATCH`] at a time, and hands
+    /// `each(i, row)` the row of `ids[i]`; all in one read transaction, so
+    /// that every row sees the same index.
+    ///
+    /// One statement per batch, not one per id: binding, stepping and
+    /// resetting a statement per blob (opening its cursors every time)
+    /// showed in a restore's profile. In id order, consecutive probes walk
+    /// the B-tree's leaves in order: each leaf is read into the page cache
+    /// once per batch, not once per probe that lands on it (a file's block
+    /// ids are random). On a reader of its own, so that threads locating
+    /// different files probe side by side (see readers.rs).
     fn probe_sorted(
         &self,
         sql: &str,
         ids: &[Id],
-        mut each: impl FnMut(usize, &mut rusqlite::Statement<'_>) -> Result<()>,
+        mut each: impl FnMut(usize, &rusqlite::Row<'_>) -> Result<()>,
     ) -> Result<()> {
         let mut order: Vec<u32> = (0..ids.len() as u32).collect();
         order.sort_unstable_by_key(|&i| &ids[i as usize].0);
-        // Statements cached on the connection: a restore of many small
-        // files makes a batch per file, and parsing the SQL (the batch's
-        // and BEGIN's and COMMIT's) each time showed in its profile. One
-        // probe needs no transaction.
-        let c = self.conn();
-        let tx = ids.len() > 1;
-        let run = |sql: &str| c.prepare_cached(sql).and_then(|mut st| st.execute([]));
-        if tx {
-            run("BEGIN").map_err(|e| self.err(e))?;
-        }
-        let res = c
-            .prepare_cached(sql)
-            .map_err(|e| self.err(e))
-            .and_then(|mut st| {
-                order
-                    .into_iter()
-                    .try_for_each(|i| each(i as usize, &mut st))
-            });
-        if tx {
-            // After a failed probe, its error is the one to report.
-            let end = run(if res.is_ok() { "COMMIT" } else { "ROLLBACK" });
-            if res.is_ok() {
-                end.map_err(|e| self.err(e))?;
+        self.readers.with(|c| {
+            let tx = ids.len() > PROBE_BATCH;
+            let run = |sql: &str| c.prepare_cached(sql).and_then(|mut st| st.execute([]));
+            if tx {
+                run("BEGIN").map_err(|e| self.err(e))?;
             }
-        }
-        res
+            let res = (|| {
+                let mut st = c.prepare_cached(sql).map_err(|e| self.err(e))?;
+                for part in order.chunks(PROBE_BATCH) {
+                    let array: Array = Rc::new(
+                        part.iter()
+                            .map(|&i| Value::Blob(ids[i as usize].0.to_vec()))
+                            .collect(),
+                    );
+                    let mut rows = st.query([array]).map_err(|e| self.err(e))?;
+                    for &i in part {
+                        let row = rows.next().map_err(|e| self.err(e))?.ok_or_else(|| {
+                            Error::corrupt("index", "a batch lookup returned too few rows")
+                        })?;
+                        each(i as usize, row)?;
+                    }
+                }
+                Ok(())
+            })();
+            if tx {
+                // After a failed probe, its error is the one to report.
+                let end = run(if res.is_ok() { "COMMIT" } else { "ROLLBACK" });
+                if res.is_ok() {
+                    end.map_err(|e| self.err(e))?;
+                }
+            }
+            res
+        })
     }
 
     /// Where a blob is stored.
     pub fn lookup(&self, id: &Id) -> Result<Option<BlobLocation>> {
-        let c = self.conn();
-        Self::lookup_in(&c, id)
-            .map_err(|e| self.err(e))?
-            .transpose()
-    }
-
-    /// One lookup on `c`; the inner result flags an unreadable row.
-    #[allow(clippy::type_complexity)]
-    fn lookup_in(c: &Connection, id: &Id) -> rusqlite::Result<Option<Result<BlobLocation>>> {
-        let mut st = c.prepare_cached(LOOKUP)?;
-        Self::lookup_with(&mut st, id)
-    }
-
-    /// One lookup with the prepared [`LOOKUP`] statement `st`.
-    #[allow(clippy::type_complexity)]
-    fn lookup_with(
-        st: &mut rusqlite::Statement<'_>,
-        id: &Id,
-    ) -> rusqlite::Result<Option<Result<BlobLocation>>> {
-        let row = st
-            .query_row([&id.0[..]], |r| {
-                // Read in place: no allocation per probe.
-                let pack = Id::from_slice(r.get_ref(1)?.as_blob()?);
-                let g = slot(r.get(5)?, r.get(6)?);
-                Ok((r.get::<_, u8>(0)?, pack, r.get(2)?, r.get(3)?, r.get(4)?, g))
-            })
-            .optional()?;
-        Ok(row.map(|(kind, pack, offset, length, raw_length, group)| {
-            Ok(BlobLocation {
-                kind: BlobKind::from_u8(kind)
-                    .ok_or_else(|| Error::corrupt("index", "unknown blob kind"))?,
-                pack: pack.ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
-                offset,
-                length,
-                raw_length,
-                group,
-            })
-        }))
+        // On a reader too: every tree a restore reads is looked up here.
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(LOOKUP).map_err(|e| self.err(e))?;
+            let mut rows = st.query([&id.0[..]]).map_err(|e| self.err(e))?;
+            match rows.next().map_err(|e| self.err(e))? {
+                Some(r) => location_of(r).map_err(|e| self.err(e))?.transpose(),
+                None => Ok(None),
+            }
+        })
     }
 
     /// Records a durable pack and its blobs, in one transaction. Blobs
@@ -622,12 +587,59 @@ impl Index {
     }
 }
 
-/// A blob's plaintext length.
-const RAW_LENGTH: &str = "SELECT raw_length FROM blobs WHERE id = ?1";
+/// Ids probed with one statement: the array's values are copies (about
+/// 80 bytes an id), so a file of 65,536 blocks costs 330 KB, not 5 MB.
+const PROBE_BATCH: usize = 4096;
+
+/// The columns of a blob's location; with a left join, all NULL when the
+/// blob is not indexed. (A macro so the queries below are constants.)
+macro_rules! location_columns {
+    () => {
+        "b.kind, p.id, b.offset, b.length, b.raw_length, b.inner, b.group_raw"
+    };
+}
+
+/// Whether each blob of an array is indexed, a row per element in order.
+const CONTAINS_MANY: &str =
+    "SELECT b.id IS NOT NULL FROM rarray(?1) a LEFT JOIN blobs b ON b.id = a.value";
+
+/// Where each blob of an array is, a row per element in order. The left
+/// joins keep the array the outer loop: one primary-key search per id.
+const LOOKUP_MANY: &str = concat!(
+    "SELECT ",
+    location_columns!(),
+    " FROM rarray(?1) a LEFT JOIN blobs b ON b.id = a.value LEFT JOIN packs p ON p.pid = b.pid"
+);
 
 /// Where a blob is: its row and its pack's id.
-const LOOKUP: &str = "SELECT b.kind, p.id, b.offset, b.length, b.raw_length, b.inner, b.group_raw
-     FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1";
+const LOOKUP: &str = concat!(
+    "SELECT ",
+    location_columns!(),
+    " FROM blobs b JOIN packs p ON p.pid = b.pid WHERE b.id = ?1"
+);
+
+/// The location in a row of `location_columns!()` (`None` when they are
+/// NULL: not indexed); the inner result flags an unreadable row.
+fn location_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Result<BlobLocation>>> {
+    let Some(kind) = r.get::<_, Option<u8>>(0)? else {
+        return Ok(None);
+    };
+    // Read in place: no allocation per probe.
+    let pack = Id::from_slice(r.get_ref(1)?.as_blob()?);
+    let (offset, length, raw_length) = (r.get(2)?, r.get(3)?, r.get(4)?);
+    let group = slot(r.get(5)?, r.get(6)?);
+    Ok(Some((|| {
+        Ok(BlobLocation {
+            kind: BlobKind::from_u8(kind)
+                .ok_or_else(|| Error::corrupt("index", "unknown blob kind"))?,
+            pack: pack.ok_or_else(|| Error::corrupt("index", "bad pack id"))?,
+            offset,
+            length,
+            raw_length,
+            group,
+        })
+    })()))
+}
 
 fn insert_pack(
     tx: &rusqlite::Transaction<'_>,
@@ -666,3 +678,6 @@ fn insert_pack(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
