@@ -230,20 +230,7 @@ fn a_damaged_content_list_is_reported_by_check_and_refused_by_restore() {
         let list = node(&nodes, "mid.dat").lists[0];
         repo.index().lookup(&list).unwrap().expect("list indexed")
     };
-    let hex = loc.pack.to_hex();
-    let pack = env.repo.join("data").join(&hex[..2]).join(&hex);
-    {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&pack)
-            .unwrap();
-        let at = loc.offset + u64::from(loc.length) / 2;
-        let mut b = [0u8];
-        f.read_exact_at(&mut b, at).unwrap();
-        f.write_all_at(&[b[0] ^ 0x5a], at).unwrap();
-    }
+    damage_blob(&env, &loc);
 
     let out = env.cmd().args(["check", "--json"]).assert().code(14);
     let report = crate::support::parse_json(&out.get_output().stdout);
@@ -308,20 +295,7 @@ fn a_damaged_block_at_the_end_of_a_large_file_leaves_it_empty() {
         let last = *read_list(&repo, &lists[1]).unwrap().last().unwrap();
         repo.index().lookup(&last).unwrap().expect("block indexed")
     };
-    let hex = loc.pack.to_hex();
-    let pack = env.repo.join("data").join(&hex[..2]).join(&hex);
-    {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&pack)
-            .unwrap();
-        let at = loc.offset + u64::from(loc.length) / 2;
-        let mut b = [0u8];
-        f.read_exact_at(&mut b, at).unwrap();
-        f.write_all_at(&[b[0] ^ 0x5a], at).unwrap();
-    }
+    damage_blob(&env, &loc);
 
     let target = env.path("out");
     let out = env
@@ -337,4 +311,20 @@ fn a_damaged_block_at_the_end_of_a_large_file_leaves_it_empty() {
         0,
         "a partly written file was left"
     );
+}
+
+/// Flips a byte in the middle of the stored blob at `loc`, in its pack.
+fn damage_blob(env: &Env, loc: &opc_store::repo::BlobLocation) {
+    use std::os::unix::fs::FileExt;
+    let hex = loc.pack.to_hex();
+    let pack = env.repo.join("data").join(&hex[..2]).join(&hex);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&pack)
+        .unwrap();
+    let at = loc.offset + u64::from(loc.length) / 2;
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[b[0] ^ 0x5a], at).unwrap();
 }

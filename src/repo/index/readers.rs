@@ -81,14 +81,20 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn readers_see_what_the_writer_committed_and_cannot_write() {
+    /// A WAL database with an empty table `t`: its writer and a pool.
+    fn wal_table() -> (tempfile::TempDir, Connection, Readers) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i.sqlite");
         let w = Connection::open(&path).unwrap();
         w.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x INTEGER);")
             .unwrap();
         let readers = Readers::new(&path);
+        (dir, w, readers)
+    }
+
+    #[test]
+    fn readers_see_what_the_writer_committed_and_cannot_write() {
+        let (_dir, w, readers) = wal_table();
         let count = |r: &Readers| {
             r.with(|c| {
                 Ok(
@@ -115,12 +121,7 @@ mod tests {
 
     #[test]
     fn two_threads_probe_at_once_on_two_connections() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("i.sqlite");
-        let w = Connection::open(&path).unwrap();
-        w.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x INTEGER);")
-            .unwrap();
-        let readers = Readers::new(&path);
+        let (_dir, _w, readers) = wal_table();
         let barrier = std::sync::Barrier::new(2);
         std::thread::scope(|s| {
             for _ in 0..2 {
