@@ -4,6 +4,7 @@
 //! another out of the same group.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{blob, BlobLocation, Repository};
@@ -20,6 +21,7 @@ type Opened = (Id, u64, Arc<Vec<u8>>);
 #[derive(Default)]
 pub(super) struct GroupCache {
     recent: Mutex<VecDeque<Opened>>,
+    opened: AtomicU64,
 }
 
 impl GroupCache {
@@ -56,6 +58,13 @@ impl Repository {
         self.groups.clear();
     }
 
+    /// Groups this handle has opened (authenticated and decompressed,
+    /// not found already open): the work of reading small blobs, for
+    /// diagnostics and for tests of the order reads are made in.
+    pub fn groups_opened(&self) -> u64 {
+        self.groups.opened.load(Ordering::Relaxed)
+    }
+
     /// The plaintext of the group holding the blob at `loc`: from the
     /// cache, else opened from `sealed` (the group's stored bytes) or read
     /// from its pack. `sealed` is decrypted where it lies. `id` names the
@@ -86,6 +95,7 @@ impl Repository {
             }
         });
         self.groups.put(loc.pack, loc.offset, Arc::clone(&g));
+        self.groups.opened.fetch_add(1, Ordering::Relaxed);
         Ok(g)
     }
 

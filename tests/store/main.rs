@@ -35,5 +35,7 @@ mod plaintext_leak;
 mod prune_caches;
 /// Blobs round-trip byte for byte at every size edge; dedup stores once.
 mod repo_roundtrip;
+/// A folder's small files restore in pack order, each group opened once.
+mod small_files;
 /// Every flipped bit of a pack is detected, never returned as data.
 mod tamper;

@@ -27,6 +27,8 @@ use crate::id::Id;
 use crate::repo::Repository;
 use crate::snapshot::{for_each_segment, Node, NodeKind, Tree};
 
+mod small;
+
 /// Blobs of a file located at once (then read and written): 16,384
 /// locations are 1 MB, and 64 MiB of 4 KiB blocks make about 32 runs to
 /// share between threads.
@@ -184,17 +186,24 @@ impl<'a> Restorer<'a> {
             Some(id) => Tree::decode(&self.repo.read_blob(&id)?)?,
             None => Tree::default(),
         };
-        let results: Vec<Result<()>> = tree
-            .nodes
-            .par_iter()
-            .map(|child| {
-                let path = dest.join(OsStr::from_bytes(&child.name));
-                self.restore_entry(child, &path, create)
-            })
-            .collect();
-        for r in results {
+        let (small, others): (Vec<&Node>, Vec<&Node>) =
+            tree.nodes.iter().partition(|n| small::is_small(n));
+        let (small, others) = rayon::join(
+            || self.small_files(dest, &small, create),
+            || {
+                others
+                    .par_iter()
+                    .map(|child| {
+                        let path = dest.join(OsStr::from_bytes(&child.name));
+                        self.restore_entry(child, &path, create)
+                    })
+                    .collect::<Vec<Result<()>>>()
+            },
+        );
+        for r in others {
             r?;
         }
+        small?;
         lock(&self.stats).dirs += 1;
         lock(&self.dirs).push((dest.to_path_buf(), node.clone()));
         Ok(())
@@ -209,13 +218,7 @@ impl<'a> Restorer<'a> {
             }
             first.insert((node.dev, node.inode), dest.to_path_buf());
         }
-        let io = |e| Error::io("writing", dest, e);
-        let f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dest)
-            .map_err(io)?;
+        let f = create_file(dest)?;
         // A slice of blobs at a time: located, then read, opened and written
         // at their offsets in parallel, so one large database file restores
         // on every core, and only a slice's locations are held, not a
@@ -228,9 +231,20 @@ impl<'a> Restorer<'a> {
             }
             Ok(())
         })
-        .and_then(|()| {
+        .map(|()| off);
+        self.finish_file(f, node, dest, written)
+    }
+
+    /// Completes a file whose content was written (`written`: its length,
+    /// or why it could not be): checks the length against the snapshot,
+    /// reads it back with `verify`, then sets owner, xattrs, mode and
+    /// times. A snapshot that lacks a blob, holds a damaged one or
+    /// disagrees with itself leaves an empty file, not a wrong one.
+    fn finish_file(&self, f: File, node: &Node, dest: &Path, written: Result<u64>) -> Result<()> {
+        let io = |e| Error::io("writing", dest, e);
+        let written = written.and_then(|off| {
             if off == node.size {
-                return Ok(());
+                return Ok(off);
             }
             Err(Error::corrupt(
                 format!("file {}", dest.display()),
@@ -240,12 +254,13 @@ impl<'a> Restorer<'a> {
                 ),
             ))
         });
-        // A snapshot that lacks a blob, holds a damaged one or disagrees
-        // with itself leaves an empty file, not a wrong one.
-        if let Err(e) = written {
-            f.set_len(0).map_err(io)?;
-            return Err(e);
-        }
+        let off = match written {
+            Ok(off) => off,
+            Err(e) => {
+                f.set_len(0).map_err(io)?;
+                return Err(e);
+            }
+        };
         f.set_len(off).map_err(io)?;
         if self.opts.verify {
             self.verify(dest, node)?;
@@ -422,6 +437,17 @@ impl<'a> Restorer<'a> {
                 .unwrap_or_else(|p| p.into_inner()),
         ))
     }
+}
+
+/// Creates `dest`, which must not exist, for writing (owner-only until
+/// its mode is set at the end).
+fn create_file(dest: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dest)
+        .map_err(|e| Error::io("writing", dest, e))
 }
 
 /// The offset in the file of each blob at `locs`, the first at `*at`;
