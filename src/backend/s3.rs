@@ -40,8 +40,11 @@ impl S3Backend {
     /// Connects to the bucket of `url` and checks, with one listing, that
     /// it is reachable, exists and that the credentials are accepted.
     pub fn connect(url: &S3Url, settings: &S3Settings) -> Result<S3Backend> {
-        // The reqwest (rustls) HTTP transport; idempotent.
+        // TLS on ring (see Cargo.toml), then the reqwest HTTP transport;
+        // each is installed once per process, later calls change nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         opendal::install_default();
+        opendal_http_transport_reqwest::install_default();
         let s = settings;
         let mut b = opendal::services::S3::default()
             .endpoint(&url.endpoint)
