@@ -3,7 +3,7 @@
 //! a restore takes a database's pages, or a folder's small files, one after
 //! another out of the same group.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -50,6 +50,60 @@ impl GroupCache {
     }
 }
 
+/// Opened groups kept at most by a [`GroupHold`] (each about 1 MiB).
+const HELD: usize = 16;
+
+/// A group's place: pack and offset.
+type GroupKey = (Id, u64);
+
+/// Opened groups a reader keeps between reads because it knows they are
+/// read again: a restore writing a large file a slice at a time keeps
+/// those of one slice that the next slice also reads (after in-place
+/// writes, a group of changed database pages spans the whole file). At
+/// most [`HELD`] are kept; reads that find none open them as usual.
+#[derive(Default)]
+pub struct GroupHold {
+    wanted: HashSet<GroupKey>,
+    held: Mutex<HashMap<GroupKey, Arc<Vec<u8>>>>,
+}
+
+impl GroupHold {
+    /// From now on keeps, of the groups opened, those of `next` (the
+    /// read after the current one). Call before the current read.
+    pub fn want(&mut self, next: &[BlobLocation]) {
+        self.wanted = next
+            .iter()
+            .filter(|l| l.group.is_some())
+            .map(|l| (l.pack, l.offset))
+            .collect();
+    }
+
+    /// Drops the groups held that the next read does not want. Call
+    /// after the current read.
+    pub fn done(&mut self) {
+        let wanted = &self.wanted;
+        self.held
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| wanted.contains(k));
+    }
+
+    fn get(&self, key: &GroupKey) -> Option<Arc<Vec<u8>>> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(key).map(Arc::clone)
+    }
+
+    fn offer(&self, key: GroupKey, group: &Arc<Vec<u8>>) {
+        if !self.wanted.contains(&key) {
+            return;
+        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.len() < HELD {
+            held.entry(key).or_insert_with(|| Arc::clone(group));
+        }
+    }
+}
+
 impl Repository {
     /// Forgets the groups kept from earlier reads: the next read of a
     /// grouped blob reads its pack again. For a long-lived reader that must
@@ -70,6 +124,35 @@ impl Repository {
     /// from its pack. `sealed` is decrypted where it lies. `id` names the
     /// member in errors.
     pub(super) fn group_at(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        sealed: Option<&mut [u8]>,
+    ) -> Result<Arc<Vec<u8>>> {
+        self.group_held(id, loc, sealed, None)
+    }
+
+    /// [`Repository::group_at`], looking first in `hold` and offering it
+    /// the group.
+    pub(super) fn group_held(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        sealed: Option<&mut [u8]>,
+        hold: Option<&GroupHold>,
+    ) -> Result<Arc<Vec<u8>>> {
+        let key = (loc.pack, loc.offset);
+        if let Some(g) = hold.and_then(|h| h.get(&key)) {
+            return Ok(g);
+        }
+        let g = self.group_open(id, loc, sealed)?;
+        if let Some(h) = hold {
+            h.offer(key, &g);
+        }
+        Ok(g)
+    }
+
+    fn group_open(
         &self,
         id: &Id,
         loc: &BlobLocation,

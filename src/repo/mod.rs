@@ -6,7 +6,7 @@ pub mod blob;
 mod cache;
 pub mod config;
 mod groups;
-pub use groups::BlobBytes;
+pub use groups::{BlobBytes, GroupHold};
 pub mod index;
 mod keys;
 mod lock;

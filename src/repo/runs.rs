@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::groups::BlobBytes;
+use super::groups::{BlobBytes, GroupHold};
 use super::{blob, pack, BlobLocation, Repository};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -85,6 +85,18 @@ impl Repository {
         locs: &[BlobLocation],
         run: &[usize],
     ) -> Result<Vec<BlobBytes>> {
+        self.read_blob_run_held(ids, locs, run, None)
+    }
+
+    /// [`Repository::read_blob_run`] taking opened groups from `hold`
+    /// first, and offering it those it opens.
+    pub fn read_blob_run_held(
+        &self,
+        ids: &[Id],
+        locs: &[BlobLocation],
+        run: &[usize],
+        hold: Option<&GroupHold>,
+    ) -> Result<Vec<BlobBytes>> {
         let Some(&first) = run.first() else {
             return Ok(Vec::new());
         };
@@ -113,7 +125,7 @@ impl Repository {
                     let g = match groups.get(&l.offset) {
                         Some(g) => Arc::clone(g),
                         None => {
-                            let g = self.group_at(id, l, Some(sealed))?;
+                            let g = self.group_held(id, l, Some(sealed), hold)?;
                             groups.insert(l.offset, Arc::clone(&g));
                             g
                         }

@@ -20,19 +20,13 @@ use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use rayon::prelude::*;
 
-use super::sparse::write_sparse_parts;
 use super::Progress;
 use crate::error::{Error, Result};
-use crate::id::Id;
 use crate::repo::Repository;
 use crate::snapshot::{for_each_segment, Node, NodeKind, Tree};
 
+mod slices;
 mod small;
-
-/// Blobs of a file located at once (then read and written): 16,384
-/// locations are 1 MB, and 64 MiB of 4 KiB blocks make about 32 runs to
-/// share between threads.
-const LOCATE_SLICE: usize = 16384;
 
 /// How to restore.
 #[derive(Clone, Debug)]
@@ -219,19 +213,7 @@ impl<'a> Restorer<'a> {
             first.insert((node.dev, node.inode), dest.to_path_buf());
         }
         let f = create_file(dest)?;
-        // A slice of blobs at a time: located, then read, opened and written
-        // at their offsets in parallel, so one large database file restores
-        // on every core, and only a slice's locations are held, not a
-        // segment's (65,536 of them, 4 MB, on each thread).
-        let mut off = 0u64;
-        let written = for_each_segment(self.repo, node, |ids| {
-            for slice in ids.chunks(LOCATE_SLICE) {
-                let locs = self.repo.index().locate_all(slice)?;
-                off = self.write_segment(&f, dest, slice, &locs, off)?;
-            }
-            Ok(())
-        })
-        .map(|()| off);
+        let written = self.write_content(&f, dest, node);
         self.finish_file(f, node, dest, written)
     }
 
@@ -279,43 +261,6 @@ impl<'a> Restorer<'a> {
         }
         self.progress.advance(1, 0);
         Ok(())
-    }
-
-    /// Writes the blobs `ids` (found at `locs`) of a file from offset `off`
-    /// on; returns the offset after them.
-    fn write_segment(
-        &self,
-        f: &File,
-        dest: &Path,
-        ids: &[Id],
-        locs: &[crate::repo::BlobLocation],
-        mut off: u64,
-    ) -> Result<u64> {
-        let io = |e| Error::io("writing", dest, e);
-        let offsets = file_offsets(locs, &mut off);
-        // Blobs stored near each other are read with one request per run
-        // (one round trip each on S3), the runs in parallel.
-        crate::repo::blob_runs(locs, self.repo.run_bytes())
-            .into_par_iter()
-            .try_for_each(|run| -> Result<()> {
-                let blobs = self.repo.read_blob_run(ids, locs, &run)?;
-                // Blobs that follow each other in the file too (a database's
-                // pages, stored in order) go out in one write, not one each.
-                let mut k = 0;
-                while k < run.len() {
-                    let mut end = k + 1;
-                    while end < run.len() && run[end] == run[end - 1] + 1 {
-                        end += 1;
-                    }
-                    let parts: Vec<&[u8]> = blobs[k..end].iter().map(|b| &b[..]).collect();
-                    write_sparse_parts(f, &parts, offsets[run[k]]).map_err(io)?;
-                    let bytes: usize = parts.iter().map(|p| p.len()).sum();
-                    self.progress.advance(0, bytes as u64);
-                    k = end;
-                }
-                Ok(())
-            })?;
-        Ok(off)
     }
 
     fn verify(&self, dest: &Path, node: &Node) -> Result<()> {
@@ -452,7 +397,7 @@ fn create_file(dest: &Path) -> Result<File> {
 
 /// The offset in the file of each blob at `locs`, the first at `*at`;
 /// `*at` moves past the last.
-fn file_offsets(locs: &[crate::repo::BlobLocation], at: &mut u64) -> Vec<u64> {
+pub(super) fn file_offsets(locs: &[crate::repo::BlobLocation], at: &mut u64) -> Vec<u64> {
     locs.iter()
         .map(|l| {
             let o = *at;
