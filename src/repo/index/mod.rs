@@ -199,15 +199,52 @@ impl Index {
     /// transaction. (Pack ids stay a join: a map of the packs, read once
     /// per call, costs as much as a call for a small file in a large
     /// repository, and kept longer it could miss another process's pack.)
+    ///
+    /// The ids are probed in id order, [`PROBE_BATCH`] per statement over
+    /// `rarray(?1)`, not one statement per id: binding, stepping and
+    /// resetting a statement per blob (opening its cursors every time)
+    /// showed in a restore's profile. In id order, consecutive probes walk
+    /// the B-tree's leaves in order: each leaf is read into the page cache
+    /// once per batch, not once per probe that lands on it (a file's block
+    /// ids are random).
     pub fn lookup_many(&self, ids: &[Id]) -> Result<Vec<Option<BlobLocation>>> {
+        let mut out = vec![None; ids.len()];
+        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| &ids[i as usize].0);
         // On a reader, so that threads locating different files probe
         // side by side (see readers.rs).
-        let mut out = vec![None; ids.len()];
         self.readers.with(|c| {
-            self.probe_sorted(c, LOOKUP_MANY, ids, |i, r| {
-                out[i] = location_of(r).map_err(|e| self.err(e))?.transpose()?;
+            let tx = ids.len() > PROBE_BATCH;
+            let run = |sql: &str| c.prepare_cached(sql).and_then(|mut st| st.execute([]));
+            if tx {
+                run("BEGIN").map_err(|e| self.err(e))?;
+            }
+            let res = (|| {
+                let mut st = c.prepare_cached(LOOKUP_MANY).map_err(|e| self.err(e))?;
+                for part in order.chunks(PROBE_BATCH) {
+                    let array: Array = Rc::new(
+                        part.iter()
+                            .map(|&i| Value::Blob(ids[i as usize].0.to_vec()))
+                            .collect(),
+                    );
+                    let mut rows = st.query([array]).map_err(|e| self.err(e))?;
+                    for &i in part {
+                        let row = rows.next().map_err(|e| self.err(e))?.ok_or_else(|| {
+                            Error::corrupt("index", "a batch lookup returned too few rows")
+                        })?;
+                        out[i as usize] = location_of(row).map_err(|e| self.err(e))?.transpose()?;
+                    }
+                }
                 Ok(())
-            })
+            })();
+            if tx {
+                // After a failed probe, its error is the one to report.
+                let end = run(if res.is_ok() { "COMMIT" } else { "ROLLBACK" });
+                if res.is_ok() {
+                    end.map_err(|e| self.err(e))?;
+                }
+            }
+            res
         })?;
         Ok(out)
     }
@@ -220,59 +257,6 @@ impl Index {
             out.push(l.ok_or_else(|| Error::MissingBlob(id.to_hex()))?);
         }
         Ok(out)
-    }
-
-    /// Runs `sql` on `c`; `sql` reads its ids from `rarray(?1)` and yields a row
-    /// for each. It runs on `ids` in id order, [`PROBE_BATCH`] at a time, and hands
-    /// `each(i, row)` the row of `ids[i]`; all in one read transaction, so
-    /// that every row sees the same index.
-    ///
-    /// One statement per batch, not one per id: binding, stepping and
-    /// resetting a statement per blob (opening its cursors every time)
-    /// showed in a restore's profile. In id order, consecutive probes walk
-    /// the B-tree's leaves in order: each leaf is read into the page cache
-    /// once per batch, not once per probe that lands on it (a file's block
-    /// ids are random).
-    fn probe_sorted(
-        &self,
-        c: &Connection,
-        sql: &str,
-        ids: &[Id],
-        mut each: impl FnMut(usize, &rusqlite::Row<'_>) -> Result<()>,
-    ) -> Result<()> {
-        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| &ids[i as usize].0);
-        let tx = ids.len() > PROBE_BATCH;
-        let run = |sql: &str| c.prepare_cached(sql).and_then(|mut st| st.execute([]));
-        if tx {
-            run("BEGIN").map_err(|e| self.err(e))?;
-        }
-        let res = (|| {
-            let mut st = c.prepare_cached(sql).map_err(|e| self.err(e))?;
-            for part in order.chunks(PROBE_BATCH) {
-                let array: Array = Rc::new(
-                    part.iter()
-                        .map(|&i| Value::Blob(ids[i as usize].0.to_vec()))
-                        .collect(),
-                );
-                let mut rows = st.query([array]).map_err(|e| self.err(e))?;
-                for &i in part {
-                    let row = rows.next().map_err(|e| self.err(e))?.ok_or_else(|| {
-                        Error::corrupt("index", "a batch lookup returned too few rows")
-                    })?;
-                    each(i as usize, row)?;
-                }
-            }
-            Ok(())
-        })();
-        if tx {
-            // After a failed probe, its error is the one to report.
-            let end = run(if res.is_ok() { "COMMIT" } else { "ROLLBACK" });
-            if res.is_ok() {
-                end.map_err(|e| self.err(e))?;
-            }
-        }
-        res
     }
 
     /// Where a blob is stored.
