@@ -27,7 +27,7 @@ pub use preview::{preview, Preview};
 pub use restore::{RestoreOptions, RestoreStats, Restorer};
 
 pub use file::{store_stream, StreamError, WINDOW_BATCH};
-pub use restore::set_mtime;
+pub use restore::{clear_entry, set_mtime};
 pub use scan::scan_totals;
 pub use sparse::{write_sparse, write_sparse_parts};
 

@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::reader::{for_each_member, link_stays_inside, open_archive, Member, MemberKind};
 use super::verify::verify_archive;
 use crate::error::{Error, Result};
-use crate::pipeline::{set_mtime, write_sparse, Progress};
+use crate::pipeline::{clear_entry, set_mtime, write_sparse, Progress};
 
 /// What to restore from an archive.
 #[derive(Clone, Debug)]
@@ -291,21 +291,7 @@ impl Extractor<'_> {
     }
 
     fn clear(&self, dest: &Path) -> Result<()> {
-        let Ok(md) = std::fs::symlink_metadata(dest) else {
-            return Ok(());
-        };
-        if !self.req.force {
-            return Err(Error::Invalid(format!(
-                "{} exists; restore into an empty target, or pass --force to overwrite",
-                dest.display()
-            )));
-        }
-        let r = if md.is_dir() {
-            std::fs::remove_dir_all(dest)
-        } else {
-            std::fs::remove_file(dest)
-        };
-        r.map_err(|e| Error::io("removing", dest, e))
+        clear_entry(dest, self.req.force, false)
     }
 
     fn meta(&mut self, dest: &Path, m: &Member, xattrs: bool) -> Result<()> {

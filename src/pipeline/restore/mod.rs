@@ -145,24 +145,7 @@ impl<'a> Restorer<'a> {
     }
 
     fn clear(&self, dest: &Path, want_dir: bool) -> Result<()> {
-        let Ok(md) = std::fs::symlink_metadata(dest) else {
-            return Ok(());
-        };
-        if want_dir && md.is_dir() {
-            return Ok(());
-        }
-        if !self.opts.overwrite {
-            return Err(Error::Invalid(format!(
-                "{} exists; restore into an empty target, or pass --force to overwrite",
-                dest.display()
-            )));
-        }
-        let r = if md.is_dir() {
-            std::fs::remove_dir_all(dest)
-        } else {
-            std::fs::remove_file(dest)
-        };
-        r.map_err(|e| Error::io("removing", dest, e))
+        clear_entry(dest, self.opts.overwrite, want_dir)
     }
 
     fn dir(&self, node: &Node, dest: &Path, fresh: bool) -> Result<()> {
@@ -382,6 +365,30 @@ impl<'a> Restorer<'a> {
                 .unwrap_or_else(|p| p.into_inner()),
         ))
     }
+}
+
+/// Makes room for an entry restored at `dest`: nothing to do when nothing
+/// is there, or (`keep_dir`) a folder is there and a folder is wanted;
+/// else what is there is removed with `overwrite`, and refused without.
+pub fn clear_entry(dest: &Path, overwrite: bool, keep_dir: bool) -> Result<()> {
+    let Ok(md) = std::fs::symlink_metadata(dest) else {
+        return Ok(());
+    };
+    if keep_dir && md.is_dir() {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(Error::Invalid(format!(
+            "{} exists; restore into an empty target, or pass --force to overwrite",
+            dest.display()
+        )));
+    }
+    let r = if md.is_dir() {
+        std::fs::remove_dir_all(dest)
+    } else {
+        std::fs::remove_file(dest)
+    };
+    r.map_err(|e| Error::io("removing", dest, e))
 }
 
 /// Creates `dest`, which must not exist, for writing (owner-only until

@@ -61,7 +61,7 @@ impl Restorer<'_> {
                     at.push(i);
                     locs.push(l);
                 }
-                None => results.push(self.one_file(batch[i], &path(batch[i]), fresh)),
+                None => results.push(self.restore_entry(batch[i], &path(batch[i]), fresh)),
             }
         }
         let ids: Vec<Id> = at.iter().map(|&i| ids[i]).collect();
@@ -78,21 +78,13 @@ impl Restorer<'_> {
                     // One damaged blob fails its run: the files are tried
                     // one by one, so only those really affected fail.
                     Err(_) => files
-                        .map(|(node, dest)| self.one_file(node, &dest, fresh))
+                        .map(|(node, dest)| self.restore_entry(node, &dest, fresh))
                         .collect(),
                 }
             })
             .collect();
         results.extend(written.into_iter().flatten());
         results
-    }
-
-    /// Restores one small file the way any file is restored.
-    fn one_file(&self, node: &Node, dest: &Path, fresh: bool) -> Result<()> {
-        if !fresh {
-            self.clear(dest, false)?;
-        }
-        self.file(node, dest)
     }
 
     /// Writes a small file whose blob has been read and checked.
