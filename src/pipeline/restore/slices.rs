@@ -131,6 +131,9 @@ mod tests {
             .collect()
     }
 
+    /// Pages in each slice of the test database.
+    const SLICE: usize = 2560;
+
     /// A database file of three slices after a day of in-place writes:
     /// every 32nd page changed, the changed pages stored together in a new
     /// group whose members span all three slices, and each slice reading
@@ -138,7 +141,20 @@ mod tests {
     /// Every group is opened once; the file reads back byte for byte.
     #[test]
     fn a_group_read_by_consecutive_slices_is_opened_once() {
-        const SLICE: usize = 2560;
+        restore_after_writes_every(32);
+    }
+
+    /// The same with one page changed per slice: each slice reads the new
+    /// group for a single member, a read of its own (not part of a run of
+    /// several blobs), which must find the group held all the same.
+    #[test]
+    fn a_group_read_for_one_member_per_slice_is_opened_once() {
+        restore_after_writes_every(SLICE);
+    }
+
+    /// Restores a file of three slices whose every `every`th page was
+    /// rewritten; checks the content and that each group is opened once.
+    fn restore_after_writes_every(every: usize) {
         const PAGES: usize = 3 * SLICE;
         let tmp = tempfile::tempdir().unwrap();
         let opts = InitOptions {
@@ -165,7 +181,7 @@ mod tests {
         let mut content = old.clone();
         let mut expected = Vec::with_capacity(PAGES * 4096);
         for (i, id) in content.iter_mut().enumerate() {
-            if i % 32 == 0 {
+            if i % every == every / 2 {
                 let p = page(2, i);
                 *id = packer.add(BlobKind::Data, &p).unwrap();
                 expected.extend_from_slice(&p);
