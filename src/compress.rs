@@ -17,7 +17,13 @@ thread_local! {
         const { RefCell::new(None) };
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { RefCell::new(None) };
+    /// Where lanes are decompressed before they are joined: the same
+    /// buffer for every group, not a fresh megabyte faulted in each time.
+    static LANES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Largest lanes buffer a thread keeps between blobs.
+const LANES_KEPT: usize = 4 << 20;
 
 /// How a payload is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,16 +86,32 @@ pub fn compress(data: &[u8], codec: Codec) -> Option<Vec<u8>> {
 /// Decompresses a payload known to expand to exactly `raw_len` bytes;
 /// `lanes`: it was compressed with [`Codec::lanes`].
 pub fn decompress(data: &[u8], raw_len: usize, lanes: bool) -> Option<Vec<u8>> {
-    let out = DECOMPRESSOR.with(|d| {
+    DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new().ok()?);
         }
-        let mut out = crate::util::large_buffer(raw_len);
-        d.as_mut()?.decompress_to_buffer(data, &mut out).ok()?;
-        (out.len() == raw_len).then_some(out)
-    })?;
-    Some(if lanes { crate::lanes::join(&out) } else { out })
+        let d = d.as_mut()?;
+        if !lanes {
+            let mut out = crate::util::large_buffer(raw_len);
+            d.decompress_to_buffer(data, &mut out).ok()?;
+            return (out.len() == raw_len).then_some(out);
+        }
+        LANES.with(|split| {
+            let mut split = split.borrow_mut();
+            split.clear();
+            split.reserve(raw_len);
+            let out = d
+                .decompress_to_buffer(data, &mut *split)
+                .ok()
+                .filter(|_| split.len() == raw_len)
+                .map(|_| crate::lanes::join(&split));
+            if split.capacity() > LANES_KEPT {
+                *split = Vec::new();
+            }
+            out
+        })
+    })
 }
 
 #[cfg(test)]
