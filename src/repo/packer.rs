@@ -112,6 +112,11 @@ struct OpenGroup {
     data: Vec<u8>,
 }
 
+/// A thread's open groups, each locked on its own (never while holding
+/// the packer's `state`), so copying a small blob in does not wait for a
+/// pack append. Index 1: the group of blobs compressed over their lanes.
+type GroupPair = [Mutex<OpenGroup>; 2];
+
 /// Packs uploaded at once while the next one fills (each upload of a
 /// large pack to S3 also sends two parts at a time).
 pub const MAX_UPLOADS: usize = 2;
@@ -133,10 +138,9 @@ pub struct Packer<'r> {
     state: Mutex<State>,
     /// Signalled when a completion outside the lock ends.
     completed: Condvar,
-    // Locked on their own (never while holding `state`), so copying a small
-    // blob in does not wait for a pack append. Index 1: the group of blobs
-    // compressed over their lanes.
-    groups: [Mutex<OpenGroup>; 2],
+    /// Open groups, a pair per thread of the pool (and one for threads
+    /// outside it); see [`Packer::open_group`].
+    groups: Vec<GroupPair>,
     /// Whether this repository's blobs may be compressed over their lanes.
     lanes: bool,
 }
@@ -153,7 +157,9 @@ impl<'r> Packer<'r> {
                 completing: 0,
             }),
             completed: Condvar::new(),
-            groups: Default::default(),
+            groups: (0..=rayon::current_num_threads())
+                .map(|_| GroupPair::default())
+                .collect(),
             lanes: lanes_allowed(repo),
         }
     }
@@ -321,9 +327,7 @@ impl<'r> Packer<'r> {
             s.stats.new_raw_bytes += data.len() as u64;
         }
         let full = {
-            let mut g = self.groups[usize::from(lanes)]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut g = self.open_group(lanes);
             g.members.push((id, data.len() as u32));
             g.data.extend_from_slice(data);
             (g.data.len() >= GROUP_TARGET).then(|| std::mem::take(&mut *g))
@@ -332,6 +336,20 @@ impl<'r> Packer<'r> {
             self.write_group(kind, g, lanes)?;
         }
         Ok(true)
+    }
+
+    /// The calling thread's open group of its kind of bytes (`lanes`).
+    /// A group per thread, not one shared: the threads storing a batch
+    /// take contiguous ranges of its chunks, so each group holds pages
+    /// that follow each other in one file, where a shared group took
+    /// them alternately from two places (or two files). A restore then
+    /// finds a file's pages in fewer groups, and opens a group shared
+    /// with another file less often.
+    fn open_group(&self, lanes: bool) -> MutexGuard<'_, OpenGroup> {
+        let slot = rayon::current_thread_index().map_or(0, |i| i + 1) % self.groups.len();
+        self.groups[slot][usize::from(lanes)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Compresses and seals a group (on the caller's thread, outside the
@@ -415,9 +433,11 @@ impl<'r> Packer<'r> {
     /// Finishes the open pack and waits for every upload, so every blob
     /// added so far is durable and indexed.
     pub fn flush(&self) -> Result<()> {
-        for (lanes, group) in [false, true].into_iter().zip(&self.groups) {
-            let open = std::mem::take(&mut *group.lock().unwrap_or_else(|p| p.into_inner()));
-            self.write_group(BlobKind::Data, open, lanes)?;
+        for pair in &self.groups {
+            for (lanes, group) in [false, true].into_iter().zip(pair) {
+                let open = std::mem::take(&mut *group.lock().unwrap_or_else(|p| p.into_inner()));
+                self.write_group(BlobKind::Data, open, lanes)?;
+            }
         }
         let mut s = self.finish_pack(self.lock())?;
         loop {

@@ -188,3 +188,50 @@ fn a_run_naming_blobs_and_groups_twice_reads_each_as_itself() {
     }
     assert_eq!(seen, order.len());
 }
+
+/// Two threads storing pages in strict alternation (as two files, or two
+/// halves of one file's batch, are stored side by side): each group holds
+/// the pages of one thread only, so a restore of one file's pages does not
+/// open groups full of another's. One group shared by all threads took
+/// every other page from each.
+#[test]
+fn each_thread_fills_groups_of_its_own() {
+    use std::sync::{Condvar, Mutex};
+    const PAGES: usize = 400; // 1.6 MB a thread: a full group and an open one
+    let (_tmp, path) = repo_dir();
+    let repo = init(&path, &cheap_opts());
+    let packer = repo.packer();
+    let turn = (Mutex::new(0usize), Condvar::new());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let ids: Vec<Vec<Id>> = pool.broadcast(|ctx| {
+        let me = ctx.index();
+        (0..PAGES)
+            .map(|i| {
+                let mut t = turn.0.lock().unwrap();
+                while *t % 2 != me {
+                    t = turn.1.wait(t).unwrap();
+                }
+                let id = packer
+                    .add(BlobKind::Data, &random_bytes((me * PAGES + i) as u64, 4096))
+                    .unwrap();
+                *t += 1;
+                turn.1.notify_all();
+                id
+            })
+            .collect()
+    });
+    packer.flush().unwrap();
+    let mut owner = std::collections::HashMap::new();
+    for (thread, ids) in ids.iter().enumerate() {
+        for id in ids {
+            let loc = repo.index().lookup(id).unwrap().unwrap();
+            assert!(loc.group.is_some(), "a page sealed alone");
+            let first = *owner.entry((loc.pack, loc.offset)).or_insert(thread);
+            assert_eq!(first, thread, "a group holds pages of both threads");
+        }
+    }
+    assert!(owner.len() >= 4, "{} groups", owner.len());
+}
