@@ -182,10 +182,15 @@ impl Repository {
         Ok(g)
     }
 
-    /// Reads blob `id`, kept in the group at `loc`, and checks it; the
-    /// bytes stay in the opened group (no copy).
-    pub(super) fn member_bytes(&self, id: &Id, loc: &BlobLocation) -> Result<BlobBytes> {
-        let g = self.group_at(id, loc, None)?;
+    /// Reads blob `id`, kept in the group at `loc` (looked for in `hold`
+    /// first), and checks it; the bytes stay in the opened group (no copy).
+    pub(super) fn member_bytes(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        hold: Option<&GroupHold>,
+    ) -> Result<BlobBytes> {
+        let g = self.group_held(id, loc, None, hold)?;
         self.member_of(g, id, loc)
     }
 

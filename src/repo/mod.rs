@@ -439,14 +439,19 @@ impl Repository {
 
     /// Reads a blob from a known location.
     pub fn read_blob_at(&self, id: &Id, loc: &BlobLocation) -> Result<Vec<u8>> {
-        Ok(self.blob_bytes_at(id, loc)?.into_vec())
+        Ok(self.blob_bytes_at(id, loc, None)?.into_vec())
     }
 
     /// [`Repository::read_blob_at`] without copying a member out of its
-    /// opened group.
-    pub(crate) fn blob_bytes_at(&self, id: &Id, loc: &BlobLocation) -> Result<BlobBytes> {
+    /// opened group; a member's group is looked for in `hold` first.
+    pub(crate) fn blob_bytes_at(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        hold: Option<&GroupHold>,
+    ) -> Result<BlobBytes> {
         if loc.group.is_some() {
-            return self.member_bytes(id, loc);
+            return self.member_bytes(id, loc, hold);
         }
         let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
         blob::open_owned(

@@ -114,11 +114,7 @@ impl Repository {
         if run.len() == 1 && self.backend.local_dir().is_some() {
             // One member of a group (a page left unchanged among rewritten
             // ones) is the read most likely to find its group held.
-            let (id, l) = (&ids[first], &locs[first]);
-            return Ok(vec![match l.group {
-                Some(_) => self.member_of(self.group_held(id, l, None, hold)?, id, l)?,
-                None => self.blob_bytes_at(id, l)?,
-            }]);
+            return Ok(vec![self.blob_bytes_at(&ids[first], &locs[first], hold)?]);
         }
         let start = run.iter().map(|&i| locs[i].offset).min().unwrap_or(0);
         let end = run
