@@ -249,24 +249,28 @@ impl<'a> Restorer<'a> {
     fn verify(&self, dest: &Path, node: &Node) -> Result<()> {
         let f = File::open(dest).map_err(|e| Error::io("reading back", dest, e))?;
         let mut at = 0u64;
-        for_each_segment(self.repo, node, |ids| {
-            let locs = self.repo.index().locate_all(ids)?;
-            let offsets = file_offsets(&locs, &mut at);
-            ids.par_iter()
-                .zip(locs.par_iter())
-                .zip(offsets.par_iter())
-                .try_for_each(|((id, loc), off)| {
-                    let mut buf = vec![0u8; loc.raw_length as usize];
-                    f.read_exact_at(&mut buf, *off)
-                        .map_err(|e| Error::io("reading back", dest, e))?;
-                    if self.repo.blob_id(&buf) != *id {
-                        return Err(Error::corrupt(
-                            format!("restored file {}", dest.display()),
-                            "content read back differs from the snapshot (disk or filesystem error)",
-                        ));
-                    }
-                    Ok(())
-                })?;
+        for_each_segment(self.repo, node, |segment| {
+            // A slice's locations at a time, as when writing: a whole
+            // list's are 4 MB.
+            for ids in segment.chunks(slices::LOCATE_SLICE) {
+                let locs = self.repo.index().locate_all(ids)?;
+                let offsets = file_offsets(&locs, &mut at);
+                ids.par_iter()
+                    .zip(locs.par_iter())
+                    .zip(offsets.par_iter())
+                    .try_for_each(|((id, loc), off)| {
+                        let mut buf = vec![0u8; loc.raw_length as usize];
+                        f.read_exact_at(&mut buf, *off)
+                            .map_err(|e| Error::io("reading back", dest, e))?;
+                        if self.repo.blob_id(&buf) != *id {
+                            return Err(Error::corrupt(
+                                format!("restored file {}", dest.display()),
+                                "content read back differs from the snapshot (disk or filesystem error)",
+                            ));
+                        }
+                        Ok(())
+                    })?;
+            }
             Ok(())
         })
     }

@@ -25,7 +25,7 @@ use crate::snapshot::{for_each_segment, Node};
 
 /// Blobs of a file located at once: 16,384 locations are 1 MB, and 64 MiB
 /// of 4 KiB blocks make about 32 runs to share between threads.
-const LOCATE_SLICE: usize = 16384;
+pub(super) const LOCATE_SLICE: usize = 16384;
 
 /// A slice of a file's blobs and where each is stored.
 type Located = (Vec<Id>, Vec<BlobLocation>);

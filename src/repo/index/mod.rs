@@ -252,11 +252,13 @@ impl Index {
     /// Where each of `ids` is, in their order; a missing one is an error.
     pub fn locate_all(&self, ids: &[Id]) -> Result<Vec<BlobLocation>> {
         let found = self.lookup_many(ids)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for (id, l) in ids.iter().zip(found) {
-            out.push(l.ok_or_else(|| Error::MissingBlob(id.to_hex()))?);
+        if let Some(i) = found.iter().position(Option::is_none) {
+            return Err(Error::MissingBlob(ids[i].to_hex()));
         }
-        Ok(out)
+        // Collected in place, in `found`'s allocation: a restore locates
+        // 16,384 blobs at a time, and a second vector was 1 MB more at
+        // its peak.
+        Ok(found.into_iter().map_while(|l| l).collect())
     }
 
     /// Where a blob is stored.

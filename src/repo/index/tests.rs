@@ -99,6 +99,16 @@ fn batch_probes_answer_each_id_in_the_callers_order_across_statements() {
     assert_eq!(index.lookup_many(&[]).unwrap(), Vec::new());
 }
 
+/// `locate_all` turns its probe's `Vec<Option<BlobLocation>>` into the
+/// result in the same allocation, which needs both of one size.
+#[test]
+fn a_location_and_a_maybe_location_are_of_one_size() {
+    assert_eq!(
+        std::mem::size_of::<Option<BlobLocation>>(),
+        std::mem::size_of::<BlobLocation>()
+    );
+}
+
 #[test]
 fn a_batch_searches_the_blobs_by_key_once_per_id() {
     // The array must stay the outer loop: were SQLite to scan the blobs
