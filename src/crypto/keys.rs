@@ -59,6 +59,12 @@ impl MasterKeys {
         crate::id::Id(*blake3::keyed_hash(&self.chunk_id, data).as_bytes())
     }
 
+    /// A fresh hasher giving [`MasterKeys::blob_id`] of what it is fed, for
+    /// content that arrives in pieces.
+    pub fn blob_hasher(&self) -> blake3::Hasher {
+        blake3::Hasher::new_keyed(&self.chunk_id)
+    }
+
     /// The 64-bit seed XOR'd into FastCDC's gear table. Derived rather than
     /// stored so one secret serves every chunking policy.
     pub fn gear_seed(&self) -> u64 {

@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::repo::pack::GroupSlot;
 
+mod stream;
+pub use stream::{open_streamed, STREAM_MIN, STREAM_PIECE};
+
 const FRAME_HEADER: usize = 5;
 /// Frame flags: the payload is the data, its zstd, or the zstd of its
 /// lanes taken apart (§5.1; repositories of format version 2 and later).

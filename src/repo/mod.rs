@@ -466,6 +466,33 @@ impl Repository {
         .map(BlobBytes::Owned)
     }
 
+    /// Hands the content of the blob at `loc` to `sink`: a piece at a time
+    /// when it is stored alone and large ([`blob::open_streamed`]: an
+    /// error after pieces were handed over means they must be discarded),
+    /// else read whole and handed over at once.
+    pub fn stream_blob(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        hold: Option<&GroupHold>,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        if loc.group.is_some() || (loc.raw_length as usize) < blob::STREAM_MIN {
+            return sink(&self.blob_bytes_at(id, loc, hold)?);
+        }
+        let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
+        blob::open_streamed(
+            &self.sealer,
+            self.keys.blob_hasher(),
+            loc.kind,
+            id,
+            sealed,
+            loc.raw_length as usize,
+            &|| format!("blob {} in pack {}", id.short(), loc.pack),
+            sink,
+        )
+    }
+
     /// Stores a sealed object (snapshot record, ...) under `dir/<id>`;
     /// returns the sealed bytes as stored.
     pub fn write_object(&self, dir: &str, id: &Id, plain: &[u8]) -> Result<Vec<u8>> {

@@ -27,6 +27,12 @@ use crate::snapshot::{for_each_segment, Node};
 /// of 4 KiB blocks make about 32 runs to share between threads.
 pub(super) const LOCATE_SLICE: usize = 16384;
 
+/// Whether the blob at `loc` is written a piece at a time as it is
+/// opened (see [`crate::repo::Repository::stream_blob`]).
+pub(super) fn streams(loc: &BlobLocation) -> bool {
+    loc.group.is_none() && loc.raw_length as usize >= crate::repo::blob::STREAM_MIN
+}
+
 /// A slice of a file's blobs and where each is stored.
 type Located = (Vec<Id>, Vec<BlobLocation>);
 
@@ -89,6 +95,17 @@ impl Restorer<'_> {
         crate::repo::blob_runs(locs, self.repo.run_bytes())
             .into_par_iter()
             .try_for_each(|run| -> Result<()> {
+                if let [one] = run[..] {
+                    if streams(&locs[one]) {
+                        let mut at = offsets[one];
+                        return self.repo.stream_blob(&ids[one], &locs[one], None, |piece| {
+                            write_sparse_parts(f, &[piece], at).map_err(io)?;
+                            at += piece.len() as u64;
+                            self.progress.advance(0, piece.len() as u64);
+                            Ok(())
+                        });
+                    }
+                }
                 let blobs = self.repo.read_blob_run_held(ids, locs, &run, Some(hold))?;
                 // Blobs that follow each other in the file too (a database's
                 // pages, stored in order) go out in one write, not one each.
@@ -152,11 +169,43 @@ mod tests {
         restore_after_writes_every(SLICE);
     }
 
-    /// Restores a file of three slices whose every `every`th page was
-    /// rewritten; checks the content and that each group is opened once.
-    fn restore_after_writes_every(every: usize) {
-        const PAGES: usize = 3 * SLICE;
+    /// A file of large blobs stored alone (compressed text, incompressible
+    /// noise, each with a stretch of zeros) between small grouped ones is
+    /// written as its blobs are opened, a piece at a time, and reads back
+    /// byte for byte.
+    #[test]
+    fn large_blobs_written_a_piece_at_a_time_read_back_exactly() {
         let tmp = tempfile::tempdir().unwrap();
+        let repo = test_repo(tmp.path());
+        let mut text: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| format!("line {} of a chat log\n", i % 977).into_bytes())
+            .take(3_000_000)
+            .collect();
+        text[1_000_000..1_100_000].fill(0);
+        let mut noise: Vec<u8> = (0..400).flat_map(|i| page(9, i)).collect();
+        noise[8192..8192 + 300_000].fill(0);
+        let parts = [page(3, 0), text, page(3, 1), noise, page(3, 2)];
+        let packer = repo.packer();
+        let content: Vec<Id> = parts
+            .iter()
+            .map(|p| packer.add(BlobKind::Data, p).unwrap())
+            .collect();
+        packer.flush().unwrap();
+        let locs = repo.index().locate_all(&content).unwrap();
+        let streamed = locs.iter().filter(|l| streams(l)).count();
+        assert_eq!(streamed, 2, "the two large blobs are stored alone");
+        let expected = parts.concat();
+        let node = file_node(content, expected.len() as u64);
+        let restorer = Restorer::new(&repo, RestoreOptions::default(), &NoProgress);
+        let dest = tmp.path().join("f");
+        let f = super::super::create_file(&dest).unwrap();
+        let len = restorer.write_sliced(&f, &dest, &node, SLICE).unwrap();
+        assert_eq!(len, expected.len() as u64);
+        f.set_len(len).unwrap();
+        assert!(std::fs::read(&dest).unwrap() == expected, "content differs");
+    }
+
+    fn test_repo(dir: &std::path::Path) -> Repository {
         let opts = InitOptions {
             kdf: crate::crypto::KdfParams {
                 memory_kib: 64,
@@ -165,13 +214,37 @@ mod tests {
             },
             ..Default::default()
         };
-        let repo = Repository::init_in(
-            &tmp.path().join("repo"),
-            Some(b"pw"),
-            &opts,
-            &tmp.path().join("cache"),
-        )
-        .unwrap();
+        Repository::init_in(&dir.join("repo"), Some(b"pw"), &opts, &dir.join("cache")).unwrap()
+    }
+
+    fn file_node(content: Vec<Id>, size: u64) -> Node {
+        Node {
+            name: b"db".to_vec(),
+            kind: NodeKind::File,
+            mode: 0o600,
+            uid: 0,
+            gid: 0,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            inode: 0,
+            dev: 0,
+            nlink: 1,
+            size,
+            content,
+            lists: vec![],
+            subtree: None,
+            target: None,
+            rdev: 0,
+            xattrs: vec![],
+        }
+    }
+
+    /// Restores a file of three slices whose every `every`th page was
+    /// rewritten; checks the content and that each group is opened once.
+    fn restore_after_writes_every(every: usize) {
+        const PAGES: usize = 3 * SLICE;
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = test_repo(tmp.path());
         let packer = repo.packer();
         let old: Vec<Id> = (0..PAGES)
             .map(|i| packer.add(BlobKind::Data, &page(1, i)).unwrap())
@@ -197,25 +270,7 @@ mod tests {
         assert!(locs.iter().all(|l| l.group.is_some()));
         assert!(groups.len() > 30, "{} groups", groups.len());
 
-        let node = Node {
-            name: b"db".to_vec(),
-            kind: NodeKind::File,
-            mode: 0o600,
-            uid: 0,
-            gid: 0,
-            mtime_ns: 0,
-            ctime_ns: 0,
-            inode: 0,
-            dev: 0,
-            nlink: 1,
-            size: expected.len() as u64,
-            content,
-            lists: vec![],
-            subtree: None,
-            target: None,
-            rdev: 0,
-            xattrs: vec![],
-        };
+        let node = file_node(content, expected.len() as u64);
         let restorer = Restorer::new(&repo, RestoreOptions::default(), &NoProgress);
         let dest = tmp.path().join("db");
         let f = super::super::create_file(&dest).unwrap();

@@ -70,6 +70,15 @@ impl Restorer<'_> {
             .into_par_iter()
             .map(|run| {
                 let files = run.iter().map(|&k| (batch[at[k]], path(batch[at[k]])));
+                // A large blob goes the one-file way, written as it is
+                // opened instead of whole.
+                if let [k] = run[..] {
+                    if super::slices::streams(&locs[k]) {
+                        return files
+                            .map(|(node, dest)| self.restore_entry(node, &dest, fresh))
+                            .collect();
+                    }
+                }
                 match self.repo.read_blob_run(&ids, &locs, &run) {
                     Ok(blobs) => files
                         .zip(blobs)
