@@ -140,15 +140,7 @@ mod tests {
                 }
             }
         }
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let noise: Vec<u8> = (0..100_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = crate::util::noise(0x9e37_79b9_7f4a_7c15, 100_000);
         assert!(
             compress(&noise, Codec::plain(3)).is_none(),
             "random data is stored raw"

@@ -46,6 +46,35 @@ pub fn process_gone(pid: i32) -> bool {
     )
 }
 
+/// Reads until `buf` is full or the reader is done; returns the bytes read
+/// (fewer than `buf.len()` only at the end).
+pub fn read_full(r: &mut (impl std::io::Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// `n` bytes of xorshift noise from `seed`: incompressible test data.
+#[cfg(test)]
+pub(crate) fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Size classes of large buffers: 256 KiB steps.
 const BUFFER_STEP: usize = 256 << 10;
 

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::id::BlobKind;
 use crate::repo::Packer;
 use crate::snapshot::{Content, ContentBuilder};
+use crate::util::read_full;
 
 /// What reading a file produced.
 pub(crate) struct FileContent {
@@ -285,19 +286,6 @@ impl Drop for Window {
             }
         }
     }
-}
-
-fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

@@ -466,19 +466,19 @@ impl Repository {
         .map(BlobBytes::Owned)
     }
 
-    /// Hands the content of the blob at `loc` to `sink`: a piece at a time
-    /// when it is stored alone and large ([`blob::open_streamed`]: an
-    /// error after pieces were handed over means they must be discarded),
-    /// else read whole and handed over at once.
+    /// Hands the content of the blob at `loc` to `sink`, a piece at a time
+    /// as it is opened ([`blob::open_streamed`]: an error after pieces were
+    /// handed over means they must be discarded). For a blob stored alone;
+    /// a group's member, opened with its group, comes in one piece. Callers
+    /// take this way for blobs that [`BlobLocation::streams`].
     pub fn stream_blob(
         &self,
         id: &Id,
         loc: &BlobLocation,
-        hold: Option<&GroupHold>,
         mut sink: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<()> {
-        if loc.group.is_some() || (loc.raw_length as usize) < blob::STREAM_MIN {
-            return sink(&self.blob_bytes_at(id, loc, hold)?);
+        if loc.group.is_some() {
+            return sink(&self.blob_bytes_at(id, loc, None)?);
         }
         let sealed = self.read_pack_range(id, loc, loc.offset, loc.length as u64)?;
         blob::open_streamed(

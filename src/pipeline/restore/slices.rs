@@ -27,12 +27,6 @@ use crate::snapshot::{for_each_segment, Node};
 /// of 4 KiB blocks make about 32 runs to share between threads.
 pub(super) const LOCATE_SLICE: usize = 16384;
 
-/// Whether the blob at `loc` is written a piece at a time as it is
-/// opened (see [`crate::repo::Repository::stream_blob`]).
-pub(super) fn streams(loc: &BlobLocation) -> bool {
-    loc.group.is_none() && loc.raw_length as usize >= crate::repo::blob::STREAM_MIN
-}
-
 /// A slice of a file's blobs and where each is stored.
 type Located = (Vec<Id>, Vec<BlobLocation>);
 
@@ -96,9 +90,9 @@ impl Restorer<'_> {
             .into_par_iter()
             .try_for_each(|run| -> Result<()> {
                 if let [one] = run[..] {
-                    if streams(&locs[one]) {
+                    if locs[one].streams() {
                         let mut at = offsets[one];
-                        return self.repo.stream_blob(&ids[one], &locs[one], None, |piece| {
+                        return self.repo.stream_blob(&ids[one], &locs[one], |piece| {
                             write_sparse_parts(f, &[piece], at).map_err(io)?;
                             at += piece.len() as u64;
                             self.progress.advance(0, piece.len() as u64);
@@ -192,7 +186,7 @@ mod tests {
             .collect();
         packer.flush().unwrap();
         let locs = repo.index().locate_all(&content).unwrap();
-        let streamed = locs.iter().filter(|l| streams(l)).count();
+        let streamed = locs.iter().filter(|l| l.streams()).count();
         assert_eq!(streamed, 2, "the two large blobs are stored alone");
         let expected = parts.concat();
         let node = file_node(content, expected.len() as u64);

@@ -73,7 +73,7 @@ impl Restorer<'_> {
                 // A large blob goes the one-file way, written as it is
                 // opened instead of whole.
                 if let [k] = run[..] {
-                    if super::slices::streams(&locs[k]) {
+                    if locs[k].streams() {
                         return files
                             .map(|(node, dest)| self.restore_entry(node, &dest, fresh))
                             .collect();

@@ -52,7 +52,7 @@ pub fn open_streamed(
             let mut dec = zstd::stream::read::Decoder::with_buffer(payload).map_err(bad)?;
             let mut piece = vec![0u8; STREAM_PIECE];
             loop {
-                let n = read_full(&mut dec, &mut piece).map_err(bad)?;
+                let n = crate::util::read_full(&mut dec, &mut piece).map_err(bad)?;
                 if n == 0 {
                     break;
                 }
@@ -69,20 +69,6 @@ pub fn open_streamed(
     Ok(())
 }
 
-/// Reads until `buf` is full or the reader is done; returns the bytes read.
-fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,18 +79,6 @@ mod tests {
 
     fn id_of(d: &[u8]) -> Id {
         Id(*blake3::keyed_hash(&ID_KEY, d).as_bytes())
-    }
-
-    fn xorshift_bytes(seed: u64, n: usize) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     /// The pieces' lengths [`open_streamed`] handed over and their bytes
@@ -140,11 +114,11 @@ mod tests {
             .flat_map(|i| format!("message {} of a chat\n", i % 4099).into_bytes())
             .take(3_300_000)
             .collect();
-        let floats: Vec<u8> = xorshift_bytes(5, 800_000)
+        let floats: Vec<u8> = crate::util::noise(5, 800_000)
             .chunks(4)
             .flat_map(|c| (f32::from(c[0]) / 256.0 - 0.5).to_le_bytes())
             .collect();
-        let noise = xorshift_bytes(9, 2_500_000);
+        let noise = crate::util::noise(9, 2_500_000);
         let cases = [
             (&text, Codec::plain(3), FLAG_ZSTD),
             (
@@ -179,7 +153,7 @@ mod tests {
     #[test]
     fn a_streamed_blob_that_does_not_match_its_id_or_length_is_refused() {
         let sealer = Sealer::encrypted(&[3; 32]);
-        let data = xorshift_bytes(11, 1_500_000);
+        let data = crate::util::noise(11, 1_500_000);
         let id = id_of(&data);
         let is_corrupt = |r: &Result<()>| matches!(r, Err(Error::Corrupt { .. }));
         // Sealed under an id its content does not hash to (a writer's bug,

@@ -43,6 +43,12 @@ impl BlobLocation {
     pub fn stored_share(&self) -> u64 {
         super::pack::format::stored_share(self.length, self.raw_length, self.group)
     }
+
+    /// Whether a reader writing this blob out takes it a piece at a time
+    /// ([`super::Repository::stream_blob`]): stored alone, and large.
+    pub fn streams(&self) -> bool {
+        self.group.is_none() && self.raw_length as usize >= super::blob::STREAM_MIN
+    }
 }
 
 fn slot(inner: u32, group_raw: u32) -> Option<GroupSlot> {
