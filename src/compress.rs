@@ -48,9 +48,23 @@ impl Codec {
 /// Compresses `data` as `codec` says; `None` when the result would not be
 /// smaller (already-compressed data), in which case the blob is stored raw.
 pub fn compress(data: &[u8], codec: Codec) -> Option<Vec<u8>> {
+    // Room for about the input's size: output that does not fit is output
+    // that does not shrink, and zstd stops early with an error.
+    let mut out = crate::util::large_buffer(data.len().saturating_sub(1));
+    compress_into(data, codec, &mut out).then_some(out)
+}
+
+/// [`compress`] into `out`, replacing what it held and using no more than
+/// its capacity; returns whether `out` now holds a payload smaller than
+/// `data`. A caller that frames the payload gives its frame buffer, so a
+/// large chunk is not compressed into a buffer of its own size only to be
+/// copied into another (two such buffers per 8 MiB chunk in flight on
+/// each thread).
+pub fn compress_into(data: &[u8], codec: Codec, out: &mut Vec<u8>) -> bool {
+    out.clear();
     let level = codec.level;
     if level == 0 || data.len() < 64 {
-        return None;
+        return false;
     }
     let split;
     let data = if codec.lanes {
@@ -64,23 +78,21 @@ pub fn compress(data: &[u8], codec: Codec) -> Option<Vec<u8>> {
     } else {
         level
     };
-    COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        match c.as_mut() {
-            Some((l, z)) if *l != level => {
-                z.set_compression_level(level).ok()?;
-                *l = level;
+    COMPRESSOR
+        .with(|c| {
+            let mut c = c.borrow_mut();
+            match c.as_mut() {
+                Some((l, z)) if *l != level => {
+                    z.set_compression_level(level).ok()?;
+                    *l = level;
+                }
+                Some(_) => {}
+                None => *c = Some((level, zstd::bulk::Compressor::new(level).ok()?)),
             }
-            Some(_) => {}
-            None => *c = Some((level, zstd::bulk::Compressor::new(level).ok()?)),
-        }
-        let (_, z) = c.as_mut()?;
-        // Room for about the input's size: output that does not fit is
-        // output that does not shrink, and zstd stops early with an error.
-        let mut out = crate::util::large_buffer(data.len() - 1);
-        z.compress_to_buffer(data, &mut out).ok()?;
-        (out.len() < data.len()).then_some(out)
-    })
+            let (_, z) = c.as_mut()?;
+            z.compress_to_buffer(data, out).ok()
+        })
+        .is_some_and(|_| out.len() < data.len())
 }
 
 /// Decompresses a payload known to expand to exactly `raw_len` bytes;

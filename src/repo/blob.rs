@@ -121,23 +121,36 @@ pub fn member<'g>(
 
 /// The plaintext frame of `data` (compressed when that makes it smaller,
 /// padded with Padmé) behind `sealer`'s prefix, ready for
-/// [`Sealer::seal_buf`]: the payload is copied once, into the buffer that
-/// is encrypted in place.
+/// [`Sealer::seal_buf`]. zstd writes into the frame buffer itself, and the
+/// payload moves up behind the header in place: one buffer per blob.
 fn frame(sealer: &Sealer, data: &[u8], codec: Codec) -> Vec<u8> {
-    let compressed = compress::compress(data, codec);
-    let (flag, payload): (u8, &[u8]) = match &compressed {
-        Some(c) if codec.lanes => (FLAG_LANES, c),
-        Some(c) => (FLAG_ZSTD, c),
-        None => (FLAG_RAW, data),
-    };
-    let framed_len = padme((FRAME_HEADER + payload.len()) as u64) as usize;
     let prefix = sealer.prefix_len();
-    let mut frame = crate::util::large_buffer(prefix + framed_len + crate::crypto::TAG_LEN);
-    frame.resize(prefix, 0);
-    frame.push(flag);
-    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    frame.extend_from_slice(payload);
-    frame.resize(prefix + framed_len, 0);
+    let head = prefix + FRAME_HEADER;
+    // Room for the largest frame: the data stored raw, padded, sealed.
+    let raw_framed = padme((FRAME_HEADER + data.len()) as u64) as usize;
+    let mut frame = crate::util::large_buffer(prefix + raw_framed + crate::crypto::TAG_LEN);
+    let flag = if compress::compress_into(data, codec, &mut frame) {
+        let n = frame.len();
+        frame.resize(head + n, 0);
+        frame.copy_within(..n, head);
+        if codec.lanes {
+            FLAG_LANES
+        } else {
+            FLAG_ZSTD
+        }
+    } else {
+        frame.clear();
+        frame.resize(head, 0);
+        frame.extend_from_slice(data);
+        FLAG_RAW
+    };
+    let payload_len = frame.len() - head;
+    frame[prefix] = flag;
+    frame[prefix + 1..head].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    frame.resize(
+        prefix + padme((FRAME_HEADER + payload_len) as u64) as usize,
+        0,
+    );
     frame
 }
 
@@ -328,4 +341,68 @@ fn decompress(
 ) -> Result<Vec<u8>> {
     compress::decompress(payload, raw_len, flag == FLAG_LANES)
         .ok_or_else(|| Error::corrupt(what(), "zstd payload does not decompress"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_of(d: &[u8]) -> Id {
+        Id(*blake3::hash(d).as_bytes())
+    }
+
+    /// Frames compressed in their own buffer: the flag says what the
+    /// payload is, the length is the payload's, the padding is Padmé's,
+    /// and every blob opens to its bytes, under both sealers.
+    #[test]
+    fn frames_hold_the_smaller_payload_and_open_to_the_data() {
+        let text: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("line {} of a chat log\n", i % 977).into_bytes())
+            .take(3 << 20)
+            .collect();
+        let noise = crate::util::noise(7, 3 << 20);
+        let keys = Sealer::encrypted(&[7; 32]);
+        for sealer in [&Sealer::Plain, &keys] {
+            for data in [&text[..], &noise[..], &text[..63], &[][..], &noise[..4096]] {
+                for codec in [
+                    Codec::plain(3),
+                    Codec::plain(0),
+                    Codec {
+                        level: 1,
+                        lanes: true,
+                    },
+                ] {
+                    let f = frame(sealer, data, codec);
+                    let p = sealer.prefix_len();
+                    let len = u32::from_le_bytes(f[p + 1..p + 5].try_into().unwrap()) as usize;
+                    assert_eq!(f.len(), p + padme((FRAME_HEADER + len) as u64) as usize);
+                    let compressible = data.len() >= 4096 && data[0] == b'l' && codec.level > 0;
+                    let want = match (compressible, codec.lanes) {
+                        (false, _) => FLAG_RAW,
+                        (true, false) => FLAG_ZSTD,
+                        (true, true) => FLAG_LANES,
+                    };
+                    assert_eq!(f[p], want, "{} bytes, {codec:?}", data.len());
+                    if want == FLAG_RAW {
+                        assert_eq!(&f[p + FRAME_HEADER..p + FRAME_HEADER + len], data);
+                    } else {
+                        assert!(len < data.len() / 2, "text shrinks");
+                    }
+                    let id = id_of(data);
+                    let sealed = seal(sealer, BlobKind::Data, &id, data, codec);
+                    let what = || "test blob".to_string();
+                    let back = open(
+                        sealer,
+                        id_of,
+                        BlobKind::Data,
+                        &id,
+                        &sealed,
+                        data.len(),
+                        &what,
+                    );
+                    assert!(back.unwrap() == data, "{} bytes, {codec:?}", data.len());
+                }
+            }
+        }
+    }
 }
