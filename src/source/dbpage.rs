@@ -30,8 +30,13 @@ use crate::error::{Error, Result};
 
 /// Pages handed over at once: 256 KiB of 4 KiB pages.
 const PAGES_PER_MESSAGE: usize = 64;
-/// Messages waiting in the channel: at most about 1 MiB in flight.
-const QUEUE: usize = 4;
+/// Messages waiting in the channel: 4 MiB of 4 KiB pages, as much as a
+/// page window holds (`pipeline::file::PAGE_BATCH_FACTOR`), so the reader
+/// reads the next window while this one is stored on every core. With
+/// 1 MiB in flight it stopped after 1 MiB, and both cores then waited on
+/// its page reads for the rest of each 8 MiB window (64-80% busy while a
+/// 272 MB database was stored).
+const QUEUE: usize = 16;
 
 /// What the reader thread sends. The end is said explicitly: a channel
 /// that closes without `Done` (the thread died) must read as an error, not
@@ -162,7 +167,12 @@ fn send_pages(path: &Path, tx: &SyncSender<Message>) -> rusqlite::Result<()> {
     let mut msg = Vec::new();
     let mut pages = 0;
     while let Some(row) = rows.next()? {
-        msg.extend_from_slice(row.get_ref(0)?.as_blob()?);
+        let page = row.get_ref(0)?.as_blob()?;
+        if msg.capacity() == 0 {
+            // A message's size at once, not grown by doubling and copying.
+            msg.reserve_exact(page.len() * PAGES_PER_MESSAGE);
+        }
+        msg.extend_from_slice(page);
         pages += 1;
         if pages == PAGES_PER_MESSAGE {
             if tx.send(Message::Pages(std::mem::take(&mut msg))).is_err() {
