@@ -348,7 +348,9 @@ impl<'a> Archiver<'a> {
         path: &Path,
         rel: &[u8],
     ) -> std::result::Result<Option<FileContent>, FileError> {
-        let mut pages = match PageStream::open(path) {
+        // A window's worth of pages read ahead (see `PageStream::open`).
+        let ahead = super::file::WINDOW_BATCH * super::file::PAGE_BATCH_FACTOR;
+        let mut pages = match PageStream::open(path, ahead) {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!("{e}; copying the database instead");

@@ -98,10 +98,10 @@ pub const WINDOW_BATCH: usize = 1 << 20;
 /// grouped, and a group is sealed by the thread whose page fills it: with
 /// one group's worth of pages per window, a large database was sealed one
 /// group at a time on one core while the other waited for the next window.
-/// Four, not eight: a reader that fills windows from another thread (a
-/// live database's pages) keeps one window's worth ahead, and a 4 MiB
-/// window with 4 MiB ahead stored a 459 MB part 7% faster in 2-4 MiB less
-/// memory than an 8 MiB window with 1 MiB ahead.
+/// Four, not eight: a live database's pages are read a window ahead on
+/// another thread (`PageStream`), and 4 MiB windows with 4 MiB ahead
+/// stored a 459 MB part 7% faster in 2-4 MiB less memory than 8 MiB
+/// windows with 1 MiB ahead.
 pub const PAGE_BATCH_FACTOR: usize = 4;
 
 /// Chunks and stores everything `reader` yields, `size_hint` bytes

@@ -28,15 +28,10 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
 
-/// Pages handed over at once: 256 KiB of 4 KiB pages.
-const PAGES_PER_MESSAGE: usize = 64;
-/// Messages waiting in the channel: 4 MiB of 4 KiB pages, as much as a
-/// page window holds (`pipeline::file::PAGE_BATCH_FACTOR`), so the reader
-/// reads the next window while this one is stored on every core. With
-/// 1 MiB in flight it stopped after 1 MiB, and both cores then waited on
-/// its page reads for the rest of each 8 MiB window (64-80% busy while a
-/// 272 MB database was stored).
-const QUEUE: usize = 16;
+/// Bytes of pages handed over at once (64 pages of 4 KiB, 4 of 64 KiB):
+/// counted in bytes, so what waits in the channel is bounded in bytes
+/// whatever the database's page size.
+const MESSAGE_BYTES: usize = 256 << 10;
 
 /// What the reader thread sends. The end is said explicitly: a channel
 /// that closes without `Done` (the thread died) must read as an error, not
@@ -60,11 +55,17 @@ pub struct PageStream {
 }
 
 impl PageStream {
-    /// Starts reading the database at `path`. Fails, before anything is
-    /// read, when it cannot be opened or its first page read, or when this
-    /// SQLite lacks `sqlite_dbpage`.
-    pub fn open(path: &Path) -> Result<PageStream> {
-        let (tx, rx) = sync_channel(QUEUE);
+    /// Starts reading the database at `path`, with up to `ahead` bytes of
+    /// pages read before they are asked for (at least one message). The
+    /// caller reads in windows and stores each on every core: with a
+    /// window's worth ahead, the next window is read meanwhile; with 1 MiB
+    /// ahead of 8 MiB windows, both cores waited on this thread's page
+    /// reads for most of each window (64-80% busy while a 272 MB database
+    /// was stored). Fails, before anything is read, when the database
+    /// cannot be opened or its first page read, or when this SQLite lacks
+    /// `sqlite_dbpage`.
+    pub fn open(path: &Path, ahead: usize) -> Result<PageStream> {
+        let (tx, rx) = sync_channel((ahead / MESSAGE_BYTES).max(1));
         let owned = path.to_path_buf();
         let reader = std::thread::Builder::new()
             .name("opc-dbpage".into())
@@ -165,20 +166,15 @@ fn send_pages(path: &Path, tx: &SyncSender<Message>) -> rusqlite::Result<()> {
     let mut stmt = c.prepare("SELECT data FROM sqlite_dbpage ORDER BY pgno")?;
     let mut rows = stmt.query([])?;
     let mut msg = Vec::new();
-    let mut pages = 0;
     while let Some(row) = rows.next()? {
-        let page = row.get_ref(0)?.as_blob()?;
         if msg.capacity() == 0 {
             // A message's size at once, not grown by doubling and copying.
-            msg.reserve_exact(page.len() * PAGES_PER_MESSAGE);
+            msg.reserve_exact(MESSAGE_BYTES);
         }
-        msg.extend_from_slice(page);
-        pages += 1;
-        if pages == PAGES_PER_MESSAGE {
-            if tx.send(Message::Pages(std::mem::take(&mut msg))).is_err() {
-                return Ok(());
-            }
-            pages = 0;
+        msg.extend_from_slice(row.get_ref(0)?.as_blob()?);
+        if msg.len() >= MESSAGE_BYTES && tx.send(Message::Pages(std::mem::take(&mut msg))).is_err()
+        {
+            return Ok(());
         }
     }
     if !msg.is_empty() {
@@ -194,7 +190,7 @@ mod tests {
 
     fn read_all(path: &Path) -> Vec<u8> {
         let mut out = Vec::new();
-        PageStream::open(path)
+        PageStream::open(path, 1 << 20)
             .unwrap()
             .read_to_end(&mut out)
             .unwrap();
@@ -239,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_reader_that_stops_without_its_end_is_an_error_not_a_short_database() {
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = sync_channel(4);
         tx.send(Message::Pages(vec![1u8; 4096])).unwrap();
         drop(tx);
         let mut s = PageStream {
@@ -265,7 +261,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("not.db");
         std::fs::write(&p, vec![7u8; 8192]).unwrap();
-        let e = PageStream::open(&p).err().expect("refused");
+        let e = PageStream::open(&p, 1 << 20).err().expect("refused");
         assert!(e.to_string().contains("not.db"), "{e}");
     }
 
@@ -273,7 +269,7 @@ mod tests {
     fn dropping_a_stream_half_read_ends_its_transaction() {
         let d = tempfile::tempdir().unwrap();
         let (db, w) = filled(d.path(), 10_000);
-        let mut s = PageStream::open(&db).unwrap();
+        let mut s = PageStream::open(&db, 1 << 20).unwrap();
         let mut first = [0u8; 4096];
         s.read_exact(&mut first).unwrap();
         // Rollback journal: the reader's lock holds writers off...
