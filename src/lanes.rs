@@ -38,9 +38,26 @@ impl LaneSample {
     }
 
     /// Counts `bytes`, the first of which is at `offset` in the data.
+    /// Whole words at a time once at lane 0: the lane of each byte is then
+    /// fixed, where computing it per byte ran at half the speed (1.4
+    /// against 2.5 GB/s); every small file is sampled whole, so this loop
+    /// was 9% of a first backup's CPU time on ten thousands of them.
     fn add(&mut self, bytes: &[u8], offset: usize) {
-        for (i, &b) in bytes.iter().enumerate() {
+        let lead = ((4 - (offset & 3)) & 3).min(bytes.len());
+        let (head, rest) = bytes.split_at(lead);
+        for (i, &b) in head.iter().enumerate() {
             self.counts[(offset + i) & 3][b as usize] += 1;
+        }
+        let words = rest.chunks_exact(4);
+        for (lane, &b) in words.remainder().iter().enumerate() {
+            self.counts[lane][b as usize] += 1;
+        }
+        let [c0, c1, c2, c3] = &mut self.counts;
+        for w in words {
+            c0[w[0] as usize] += 1;
+            c1[w[1] as usize] += 1;
+            c2[w[2] as usize] += 1;
+            c3[w[3] as usize] += 1;
         }
         self.bytes += bytes.len();
     }
@@ -63,21 +80,40 @@ impl LaneSample {
 
 /// Order-0 entropy in bits per byte, with the Miller-Madow correction:
 /// a plain estimate from few bytes is biased low, and more so for a lane
-/// than for the whole sample.
+/// than for the whole sample. Computed as `log2 n - sum(c log2 c) / n`,
+/// with `c log2 c` from a table for the counts a sample mostly has: one
+/// `log2` per used byte value in five histograms per small file was 3% of a
+/// first backup's CPU time.
 fn entropy(counts: &[u32; 256]) -> f64 {
     let n: u64 = counts.iter().map(|&c| u64::from(c)).sum();
     if n == 0 {
         return 0.0;
     }
-    let n = n as f64;
+    let table = c_log2_c_table();
     let mut used = 0u32;
-    let mut h = 0.0;
+    let mut sum = 0.0;
     for &c in counts.iter().filter(|&&c| c > 0) {
         used += 1;
-        let p = f64::from(c) / n;
-        h -= p * p.log2();
+        sum += table
+            .get(c as usize)
+            .copied()
+            .unwrap_or_else(|| c_log2_c(c));
     }
-    h + f64::from(used - 1) / (2.0 * n * std::f64::consts::LN_2)
+    let n = n as f64;
+    n.log2() - sum / n + f64::from(used - 1) / (2.0 * n * std::f64::consts::LN_2)
+}
+
+/// Counts below this take `c log2 c` from the table (32 KiB).
+const TABLE_COUNTS: usize = 4096;
+
+fn c_log2_c(c: u32) -> f64 {
+    let c = f64::from(c);
+    c * c.log2()
+}
+
+fn c_log2_c_table() -> &'static [f64] {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..TABLE_COUNTS as u32).map(c_log2_c).collect())
 }
 
 /// Samples the consecutive `parts` (one stream cut into chunks, or a single
@@ -176,6 +212,46 @@ mod tests {
             prop_assert_eq!(s.len(), data.len());
             prop_assert_eq!(join(&s), data);
         }
+    }
+
+    proptest! {
+        #[test]
+        fn counts_each_byte_in_the_lane_of_its_offset(
+            data in proptest::collection::vec(any::<u8>(), 0..64),
+            offset in 0usize..16,
+        ) {
+            let mut s = LaneSample::new();
+            s.add(&data, offset);
+            let mut want = [[0u32; 256]; 4];
+            for (i, &b) in data.iter().enumerate() {
+                want[(offset + i) % 4][b as usize] += 1;
+            }
+            prop_assert_eq!(s.counts, want);
+            prop_assert_eq!(s.bytes, data.len());
+        }
+    }
+
+    #[test]
+    fn entropy_matches_its_definition() {
+        let mut r = xorshift(11);
+        for spread in [1u64, 2, 16, 256] {
+            let mut counts = [0u32; 256];
+            for _ in 0..20_000 {
+                // Some counts above the table, most below.
+                counts[(r() % spread) as usize] += 1;
+            }
+            let n: f64 = counts.iter().map(|&c| f64::from(c)).sum();
+            let used = counts.iter().filter(|&&c| c > 0).count() as f64;
+            let plain: f64 = counts
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| -(f64::from(c) / n) * (f64::from(c) / n).log2())
+                .sum();
+            let want = plain + (used - 1.0) / (2.0 * n * std::f64::consts::LN_2);
+            let got = entropy(&counts);
+            assert!((got - want).abs() < 1e-9, "{spread}: {got} against {want}");
+        }
+        assert_eq!(entropy(&[0; 256]), 0.0);
     }
 
     #[test]
