@@ -2,13 +2,14 @@
 //! cache of snapshot records. All of it is derived data, rebuilt from the
 //! packs and snapshot objects by [`Repository::rebuild_index`](crate::repo::Repository::rebuild_index).
 
+mod filter;
 mod readers;
 mod schema;
 mod trust;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use std::rc::Rc;
 
@@ -87,6 +88,10 @@ pub struct Index {
     conn: Mutex<Connection>,
     /// Blob lookups, side by side on several threads.
     readers: readers::Readers,
+    /// The ids indexed, for [`Index::contains_many`]; built on its first
+    /// call, dropped when rows are replaced wholesale. Written only while
+    /// `conn` is held, so no commit falls between a build and its install.
+    filter: RwLock<Option<Arc<filter::IdFilter>>>,
 }
 
 impl Index {
@@ -154,6 +159,7 @@ impl Index {
                 path: path.to_path_buf(),
                 conn: Mutex::new(conn),
                 readers: readers::Readers::new(path),
+                filter: RwLock::new(None),
             },
             fresh,
         ))
@@ -186,19 +192,79 @@ impl Index {
     /// file, and both further connections (each with its page cache) and
     /// the small copies an array of ids takes (see [`PROBE_BATCH`]) raised
     /// a first backup's peak at `--scale 4` by about 10 MB.
+    ///
+    /// Ids the in-memory filter (`filter.rs`) has never seen are answered
+    /// without SQLite or its lock: in a first backup, all of them.
     pub fn contains_many(&self, ids: &[Id]) -> Result<Vec<bool>> {
+        let filter = self.filter()?;
+        let maybe: Vec<usize> = (0..ids.len())
+            .filter(|&i| filter.may_contain(&ids[i]))
+            .collect();
+        let mut out = vec![false; ids.len()];
+        if maybe.is_empty() {
+            return Ok(out);
+        }
         let c = self.conn();
         let tx = c.unchecked_transaction().map_err(|e| self.err(e))?;
         let mut st = tx
             .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
             .map_err(|e| self.err(e))?;
-        let out = ids
-            .iter()
-            .map(|id| st.exists([&id.0[..]]).map_err(|e| self.err(e)))
-            .collect::<Result<Vec<bool>>>()?;
+        for i in maybe {
+            out[i] = st.exists([&ids[i].0[..]]).map_err(|e| self.err(e))?;
+        }
         drop(st);
         tx.finish().map_err(|e| self.err(e))?;
         Ok(out)
+    }
+
+    /// The filter of indexed ids, built (again, larger, once full) from
+    /// the blob rows.
+    fn filter(&self) -> Result<Arc<filter::IdFilter>> {
+        let current =
+            |slot: &Option<Arc<filter::IdFilter>>| slot.as_ref().filter(|f| !f.is_full()).cloned();
+        if let Some(f) = current(&self.filter.read().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(f);
+        }
+        let c = self.conn();
+        if let Some(f) = current(&self.filter.read().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(f);
+        }
+        let built = (|| {
+            let rows: i64 = c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?;
+            let f = filter::IdFilter::with_room_for(rows.max(0) as usize);
+            let mut st = c.prepare("SELECT id FROM blobs")?;
+            let mut q = st.query([])?;
+            while let Some(r) = q.next()? {
+                if let Ok(id) = <[u8; 32]>::try_from(r.get_ref(0)?.as_blob()?) {
+                    f.insert(&Id(id));
+                }
+            }
+            Ok(Arc::new(f))
+        })()
+        .map_err(|e| self.err(e))?;
+        *self.filter.write().unwrap_or_else(|p| p.into_inner()) = Some(built.clone());
+        Ok(built)
+    }
+
+    /// Adds `entries` to the filter, if one is built. Call with `conn`
+    /// held, after the commit that indexed them.
+    fn filter_add(&self, entries: &[PackEntry]) {
+        if let Some(f) = self
+            .filter
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            for e in entries {
+                f.insert(&e.id);
+            }
+        }
+    }
+
+    /// Drops the filter (rows replaced wholesale); the next
+    /// [`Index::contains_many`] builds it again. Call with `conn` held.
+    fn filter_drop(&self) {
+        *self.filter.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Where each of `ids` is stored (`None` when not), in one read
@@ -286,7 +352,9 @@ impl Index {
         let mut c = self.conn();
         let tx = c.transaction().map_err(|e| self.err(e))?;
         insert_pack(&tx, pack, size, entries).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+        tx.commit().map_err(|e| self.err(e))?;
+        self.filter_add(entries);
+        Ok(())
     }
 
     /// Replaces every pack and blob row with `packs`, in one transaction:
@@ -296,6 +364,7 @@ impl Index {
         I: Iterator<Item = (Id, u64, Vec<PackEntry>)>,
     {
         let mut c = self.conn();
+        self.filter_drop();
         let tx = c.transaction().map_err(|e| self.err(e))?;
         tx.execute_batch("DELETE FROM blobs; DELETE FROM packs;")
             .map_err(|e| self.err(e))?;
@@ -329,6 +398,7 @@ impl Index {
             tx.commit()
         })();
         let restore = c.execute_batch("PRAGMA synchronous=NORMAL;");
+        self.filter_drop();
         res.map_err(|e| self.err(e))?;
         restore.map_err(|e| self.err(e))
     }

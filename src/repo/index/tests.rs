@@ -134,3 +134,52 @@ fn a_batch_searches_the_blobs_by_key_once_per_id() {
         "{plan:?}"
     );
 }
+
+/// `contains_many` answers from the filter for unseen ids: it must still
+/// find every id indexed before the filter was built, after it (by this
+/// index or a rebuild), across the filter's regrowth, and no removed one.
+#[test]
+fn batch_membership_sees_every_indexed_id_whenever_the_filter_was_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, before) = two_packs(dir.path());
+    let before: Vec<Id> = before.iter().map(|(_, e)| e.id).collect();
+    let absent: Vec<Id> = (0..500).map(|_| Id::random()).collect();
+    assert!(index.contains_many(&before).unwrap().iter().all(|&b| b));
+    assert!(!index.contains_many(&absent).unwrap().iter().any(|&b| b));
+
+    // Added after the build, past the filter's first capacity (2^16 ids),
+    // in packs of 10,000 rows: each id must be found.
+    let mut after = Vec::new();
+    let mut packs = Vec::new();
+    for p in 0..8u32 {
+        let pack = Id::random();
+        let entries: Vec<PackEntry> = (0..10_000).map(|i| entry(p * 10_000 + i, None)).collect();
+        index.add_pack(&pack, 1 << 30, &entries).unwrap();
+        after.extend(entries.iter().map(|e| e.id));
+        packs.push((pack, entries));
+        assert!(index.contains_many(&after).unwrap().iter().all(|&b| b));
+    }
+    assert!(index.contains_many(&before).unwrap().iter().all(|&b| b));
+    assert!(!index.contains_many(&absent).unwrap().iter().any(|&b| b));
+
+    // A swap (prune): the old pack's ids leave, the new pack's arrive.
+    let (old, old_entries) = &packs[0];
+    let new_pack = Id::random();
+    let new_entries: Vec<PackEntry> = (0..100).map(|i| entry(i, None)).collect();
+    index
+        .swap_packs(&[*old], &[(new_pack, 1 << 20, new_entries.clone())])
+        .unwrap();
+    let new_ids: Vec<Id> = new_entries.iter().map(|e| e.id).collect();
+    assert!(index.contains_many(&new_ids).unwrap().iter().all(|&b| b));
+    let gone: Vec<Id> = old_entries.iter().map(|e| e.id).collect();
+    assert!(!index.contains_many(&gone).unwrap().iter().any(|&b| b));
+
+    // Rows replaced wholesale (a rebuild) are found as well.
+    let rebuilt: Vec<PackEntry> = (0..100).map(|i| entry(i, None)).collect();
+    index
+        .replace_packs(std::iter::once((Id::random(), 1 << 20, rebuilt.clone())))
+        .unwrap();
+    let ids: Vec<Id> = rebuilt.iter().map(|e| e.id).collect();
+    assert!(index.contains_many(&ids).unwrap().iter().all(|&b| b));
+    assert!(!index.contains_many(&new_ids).unwrap().iter().any(|&b| b));
+}
