@@ -126,8 +126,16 @@ impl Index {
         // at a first backup's peak (a third of the heap) and the peak grew
         // with the index; at 4 MiB backup and restore peaks were about 10 MB
         // lower at both scales measured, with no measurable loss of speed.
+        //
+        // Checkpoints every 20,000 pages of log (80 MB) rather than 1,000:
+        // each pack's rows land on leaves all over the id-ordered B-tree,
+        // and copying them back to the database after every pack's commit
+        // made indexing the reference data's first backup (23 packs) take
+        // 0.87-1.04 s; with 20,000 it took 0.59-0.61 s (8,000: 0.65-0.75;
+        // 50,000: 0.52-0.59). The log is deleted when the index closes.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA cache_size=-4096;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; \
+             PRAGMA cache_size=-4096; PRAGMA wal_autocheckpoint=20000;",
         )
         .map_err(err)?;
         conn.execute_batch(schema::DDL).map_err(err)?;

@@ -183,3 +183,19 @@ fn batch_membership_sees_every_indexed_id_whenever_the_filter_was_built() {
     assert!(index.contains_many(&ids).unwrap().iter().all(|&b| b));
     assert!(!index.contains_many(&new_ids).unwrap().iter().any(|&b| b));
 }
+
+#[test]
+fn the_writer_checkpoints_its_log_every_twenty_thousand_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) = Index::open(&dir.path().join("index.sqlite")).unwrap();
+    let pages: i64 = index
+        .conn()
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pages, 20_000);
+    let mode: String = index
+        .conn()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
