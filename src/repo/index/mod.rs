@@ -406,8 +406,12 @@ impl Index {
             tx.commit()
         })();
         let restore = c.execute_batch("PRAGMA synchronous=NORMAL;");
-        self.filter_drop();
         res.map_err(|e| self.err(e))?;
+        // The old packs' ids stay in the filter: a removed id is only a
+        // false positive, which SQLite answers; the filter is not rebuilt.
+        for (_, _, entries) in new {
+            self.filter_add(entries);
+        }
         restore.map_err(|e| self.err(e))
     }
 
