@@ -28,7 +28,7 @@ use crate::id::Id;
 const PROBES: u64 = 6;
 /// Bits per id of capacity.
 const BITS_PER_ID: usize = 10;
-/// The smallest capacity, in ids (128 KiB of bits).
+/// The smallest capacity, in ids (80 KiB of bits).
 const MIN_CAPACITY: usize = 1 << 16;
 
 /// A Bloom filter of blob ids; inserts and probes take no lock.
